@@ -1,0 +1,13 @@
+import { expect, it } from 'vitest';
+
+// Pins the runtime exports of @voxmesh/history: removing or renaming one is a
+// breaking change and must fail here first.
+it('exports exactly the public API of @voxmesh/history', async () => {
+  const api = await import('@voxmesh/history');
+  expect(Object.keys(api).sort()).toEqual([]);
+});
+
+it('exports exactly the public API of @voxmesh/history/testing', async () => {
+  const api = await import('@voxmesh/history/testing');
+  expect(Object.keys(api).sort()).toEqual([]);
+});

@@ -1,0 +1,7 @@
+/**
+ * `@voxmesh/media/testing`: conformance suites and test doubles of this package.
+ *
+ * @packageDocumentation
+ */
+
+export {};

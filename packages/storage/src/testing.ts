@@ -1,0 +1,7 @@
+/**
+ * `@voxmesh/storage/testing`: conformance suites and test doubles of this package.
+ *
+ * @packageDocumentation
+ */
+
+export {};

@@ -1,0 +1,13 @@
+import { expect, it } from 'vitest';
+
+// Pins the runtime exports of @voxmesh/storage: removing or renaming one is a
+// breaking change and must fail here first.
+it('exports exactly the public API of @voxmesh/storage', async () => {
+  const api = await import('@voxmesh/storage');
+  expect(Object.keys(api).sort()).toEqual([]);
+});
+
+it('exports exactly the public API of @voxmesh/storage/testing', async () => {
+  const api = await import('@voxmesh/storage/testing');
+  expect(Object.keys(api).sort()).toEqual([]);
+});

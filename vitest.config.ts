@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// Workspace imports resolve to TypeScript source through the private
+// `@voxmesh/source` export condition: no build is needed to run tests.
+const conditions = ['@voxmesh/source', 'node', 'import', 'module', 'default'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@voxmesh/source'] } },
+  test: {
+    // Real peers (SIPp, baresip, Azurite, ...) run in *.integ.test.ts files;
+    // everything else is a unit test that needs nothing but Node.
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+          exclude: ['**/*.integ.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integ',
+          include: ['packages/*/test/**/*.integ.test.ts', 'examples/*/test/**/*.integ.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+    testTimeout: 10_000,
+    pool: 'forks',
+  },
+});
