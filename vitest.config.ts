@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Workspace imports resolve to TypeScript source through the private
 // `@voxmesh/source` export condition: no build is needed to run tests.
-const conditions = ['@voxmesh/source', 'node', 'import', 'module', 'default'];
+const conditions = ['@voxmesh/source', 'node', 'import', 'default'];
 
 export default defineConfig({
   resolve: { conditions },
