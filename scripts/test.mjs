@@ -29,10 +29,11 @@ let summary = '0 passed, 0 failed';
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = r.numPendingTests + r.numTodoTests;
-  summary = `${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`;
-  if (r.numFailedTestSuites > 0 && r.numFailedTests === 0) {
-    summary = `${r.numPassedTests} passed, ${r.numFailedTestSuites} failed, ${skipped} skipped`;
-  }
+  // A test file that failed to load reports no tests at all: count it as one failure.
+  const brokenFiles = r.testResults.filter(
+    (f) => f.status === 'failed' && f.assertionResults.length === 0,
+  ).length;
+  summary = `${r.numPassedTests} passed, ${r.numFailedTests + brokenFiles} failed, ${skipped} skipped`;
 } catch {
   // vitest did not write a report (it crashed before running): the exit code tells.
 } finally {
