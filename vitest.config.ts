@@ -15,6 +15,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
           exclude: ['**/*.integ.test.ts', '**/node_modules/**'],
         },
@@ -23,6 +24,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integ',
+          // Real peers (SIPp, baresip, Azurite, ...) compete for two cores:
+          // integration files run after the unit tests, one file at a time.
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
           include: ['packages/*/test/**/*.integ.test.ts', 'examples/*/test/**/*.integ.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
