@@ -1,9 +1,74 @@
 /**
- * `@voxmesh/media`: media plane: RTP/RTCP, SDP offer/answer, relay, G.711, player, recorder, DTMF.
- *
- * This package is being built; its first API lands with its issue.
+ * `@voxmesh/media`: the media plane — RTP/RTCP, SDP offer/answer (RFC 3264),
+ * a relay with latching and PCMU↔PCMA transcoding, G.711 and L16, a prompt
+ * player and recorder paced by one shared media clock, DTMF (RFC 4733 and
+ * in-band), quality statistics, and {@link InProcessMediaController}, the
+ * in-process implementation of core's `MediaController`.
  *
  * @packageDocumentation
  */
 
-export {};
+export { MediaErrorCode } from './errors.js';
+
+export {
+  RTP_HEADER_LENGTH,
+  rtpPayloadOffset,
+  rtpPayloadLength,
+  rtpPayloadType,
+  setRtpPayloadType,
+  rtpMarker,
+  setRtpMarker,
+  rtpSequence,
+  setRtpSequence,
+  rtpTimestamp,
+  setRtpTimestamp,
+  rtpSsrc,
+  setRtpSsrc,
+  isRtcp,
+  decodeRtp,
+  encodeRtp,
+} from './rtp.js';
+export type { RtpPacket, RtpExtension } from './rtp.js';
+
+export { RtcpPacketType, decodeRtcp, encodeRtcp, toNtp, ntpMiddle } from './rtcp.js';
+export type {
+  RtcpPacket,
+  RtcpReportBlock,
+  RtcpSenderReport,
+  RtcpReceiverReport,
+  RtcpSourceDescription,
+  RtcpSdesChunk,
+  RtcpSdesItem,
+  RtcpBye,
+  RtcpUnknown,
+} from './rtcp.js';
+
+export { ReceiverStats, rttFromReport, estimateMos } from './stats.js';
+export type { ReceiverStatsOptions, ReceiverStatsSnapshot, MosInput } from './stats.js';
+
+export {
+  ULAW_TO_LINEAR,
+  ALAW_TO_LINEAR,
+  ULAW_TO_ALAW,
+  ALAW_TO_ULAW,
+  encodeUlaw,
+  decodeUlaw,
+  encodeAlaw,
+  decodeAlaw,
+  ulawToAlaw,
+  alawToUlaw,
+  encodeL16,
+  decodeL16,
+} from './g711.js';
+
+export {
+  STATIC_PAYLOAD_TYPES,
+  encodeAudio,
+  decodeAudio,
+  bytesPerSample,
+  isAudioCodec,
+} from './codecs.js';
+export type { AudioCodecName, PayloadFormat } from './codecs.js';
+
+export { readWav, decodeWav, wavHeader } from './wav.js';
+export type { WavInfo, WavEncoding, WavHeaderOptions } from './wav.js';
