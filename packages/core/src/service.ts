@@ -308,12 +308,13 @@ export abstract class Service<E extends EventMap<E> = ServiceEvents> extends Typ
   }
 
   async #stop(): Promise<void> {
-    if (this.#state === 'starting') await this.#starting?.catch(() => undefined);
-    const released = this.#state === 'idle' || this.#state === 'failed';
-    this.#setState('stopping');
+    // Abort first: a start still in progress sees the signal and gives up.
     this.#stopController.abort(
       new VoxmeshError(ErrorCode.ABORTED, `Service '${this.name}' stopped`),
     );
+    if (this.#state === 'starting') await this.#starting?.catch(() => undefined);
+    const released = this.#state === 'idle' || this.#state === 'failed';
+    this.#setState('stopping');
     // Work that never released its token must not keep a pending drain alive.
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];

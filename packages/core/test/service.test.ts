@@ -167,6 +167,27 @@ describe('Service lifecycle', () => {
     expect(service.log).toEqual([]);
   });
 
+  it('stop() during a start that waits on its signal aborts the start', async () => {
+    class Hanging extends Service {
+      stops = 0;
+      protected onStart(signal: AbortSignal): Promise<void> {
+        return new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => reject(new Error('start aborted')));
+        });
+      }
+      protected onStop(): Promise<void> {
+        this.stops++;
+        return Promise.resolve();
+      }
+    }
+    const service = new Hanging({ name: 'hanging' });
+    const starting = service.start().catch((e: unknown) => e);
+    await service.stop();
+    expect(VoxmeshError.is(await starting, ErrorCode.START_FAILED)).toBe(true);
+    expect(service.state).toBe('stopped');
+    expect(service.stops).toBe(1);
+  });
+
   it('an aborted start fails', async () => {
     const service = new Probe({ name: 'slow' });
     const error = await service.start({ signal: AbortSignal.abort('no') }).catch((e: unknown) => e);
