@@ -1,0 +1,135 @@
+/**
+ * Small scanners shared by the header parsers (RFC 3261 §25.1 basic rules).
+ *
+ * @module
+ */
+
+/** Generic parameters (`;name=value;flag`), keys lower-cased, values as written; a flag has `null`. */
+export type SipParams = Record<string, string | null>;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LT = 0x3c;
+const GT = 0x3e;
+
+/**
+ * Splits `text` at `sep` where it is not inside a quoted string or `<…>`
+ * (RFC 3261 §7.3.1: a header with a comma-separated list is equivalent to
+ * several header lines). Parts are trimmed; empty parts are kept so callers
+ * can reject them.
+ */
+export function splitTopLevel(text: string, sep = ','): string[] {
+  const sepCode = sep.charCodeAt(0);
+  if (!text.includes(sep)) return [text.trim()];
+  const parts: string[] = [];
+  let quoted = false;
+  let angle = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (quoted) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) quoted = false;
+    } else if (c === QUOTE) quoted = true;
+    else if (c === LT) angle = true;
+    else if (c === GT) angle = false;
+    else if (c === sepCode && !angle) {
+      parts.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start).trim());
+  return parts;
+}
+
+// token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
+const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+
+/** Whether `text` is a `token` (RFC 3261 §25.1). */
+export function isToken(text: string): boolean {
+  return TOKEN_RE.test(text);
+}
+
+/**
+ * Parses `;name=value` parameters (RFC 3261 §25.1 `generic-param`) from
+ * `text` (which starts with `;` or is empty). Returns `undefined` when the
+ * syntax is broken (an empty name, an unterminated quoted string).
+ */
+export function parseParams(text: string): SipParams | undefined {
+  const params: SipParams = {};
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    // skip LWS and the ';'
+    while (i < n && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i++;
+    if (i >= n) break;
+    if (text.charCodeAt(i) !== 0x3b) return undefined;
+    i++;
+    let j = i;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c === 0x3b || c === 0x3d) break;
+      j++;
+    }
+    const name = text.slice(i, j).trim().toLowerCase();
+    if (name.length === 0 || !TOKEN_RE.test(name)) return undefined;
+    if (j < n && text.charCodeAt(j) === 0x3d) {
+      j++;
+      while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j++;
+      const start = j;
+      if (text.charCodeAt(j) === QUOTE) {
+        j++;
+        while (j < n && text.charCodeAt(j) !== QUOTE) {
+          if (text.charCodeAt(j) === BACKSLASH) j++;
+          j++;
+        }
+        if (j >= n) return undefined;
+        j++;
+      } else {
+        while (j < n && text.charCodeAt(j) !== 0x3b) j++;
+      }
+      const value = text.slice(start, j).trim();
+      if (value.length === 0) return undefined;
+      params[name] = value;
+    } else {
+      params[name] = null;
+    }
+    i = j;
+  }
+  return params;
+}
+
+/** Serialises parameters as `;name=value;flag`. */
+export function formatParams(params: SipParams): string {
+  let out = '';
+  for (const name in params) {
+    const value = params[name];
+    out += value === null || value === undefined ? `;${name}` : `;${name}=${value}`;
+  }
+  return out;
+}
+
+/** Removes the quotes and backslash escapes of a `quoted-string` (RFC 3261 §25.1). */
+export function unquote(text: string): string {
+  if (text.length < 2 || text.charCodeAt(0) !== QUOTE || text.charCodeAt(text.length - 1) !== QUOTE)
+    return text;
+  return text.slice(1, -1).replace(/\\(.)/g, '$1');
+}
+
+/** Quotes `text` as a `quoted-string`, escaping `"` and `\`. */
+export function quote(text: string): string {
+  return `"${text.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** Parses a decimal integer made only of digits, or returns `undefined`. */
+export function parseDigits(text: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const n = text.length;
+  if (n === 0 || n > 16) return undefined;
+  let value = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return undefined;
+    value = value * 10 + c;
+  }
+  return value > max ? undefined : value;
+}

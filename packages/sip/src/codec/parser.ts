@@ -1,0 +1,274 @@
+/**
+ * Parsing a whole message from bytes (RFC 3261 §7, §18.3).
+ *
+ * ```text
+ * INVITE sip:bob@biloxi.com SIP/2.0\r\n     start line
+ * Via: SIP/2.0/UDP pc33.atlanta.com…\r\n     header fields (folded lines joined)
+ * …\r\n
+ * \r\n                                      empty line
+ * v=0…                                      body (Content-Length bytes)
+ * ```
+ *
+ * @module
+ */
+
+import { tryParseCSeq, tryParseVia } from './header-values.js';
+import { SipHeaders, headerKey } from './headers.js';
+import { isToken, parseDigits, splitTopLevel } from './grammar.js';
+import { tryParseNameAddr } from './name-addr.js';
+import { AbsoluteUri, tryParseUri } from './uri.js';
+import { type SipMessage, SipRequest, SipResponse } from '../message.js';
+
+/** The message parsed; its mandatory headers are well-formed. */
+export interface ParseSuccess {
+  readonly ok: true;
+  readonly message: SipMessage;
+}
+
+/**
+ * Nothing can be answered: not a SIP message, a response, or a request
+ * without a Via to answer along. Drop it (and count it).
+ */
+export interface ParseDrop {
+  readonly ok: false;
+  readonly action: 'drop';
+  /** Why, for logs. */
+  readonly reason: string;
+}
+
+/**
+ * A request that must be answered with `status` (400, or 505 for another
+ * SIP version) instead of being processed: pass `request` to
+ * {@link createResponse} with `status` and `reason`.
+ */
+export interface ParseReject {
+  readonly ok: false;
+  readonly action: 'reject';
+  /** The status to answer with. */
+  readonly status: 400 | 505;
+  /** Why, usable as the reason phrase. */
+  readonly reason: string;
+  /** The request as far as it could be read (headers as written). */
+  readonly request: SipRequest;
+}
+
+/** The result of {@link parseMessage}: it never throws. */
+export type ParseResult = ParseSuccess | ParseDrop | ParseReject;
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+function drop(reason: string): ParseDrop {
+  return { ok: false, action: 'drop', reason };
+}
+
+/**
+ * Parses one message from a datagram or from a frame cut by
+ * {@link SipStreamFramer}. Never throws: the result says whether the message
+ * is usable, must be answered with 400/505, or must be dropped.
+ *
+ * Leading CRLFs are skipped (RFC 3261 §7.5). With a Content-Length, bytes
+ * after the body are ignored and a short body is an error (RFC 3261 §18.3);
+ * without one the body is the rest of the buffer.
+ */
+export function parseMessage(buf: Buffer): ParseResult {
+  try {
+    return parse(buf);
+  } catch (error) {
+    return drop(`parser failure: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function findHeaderEnd(buf: Buffer, start: number): { end: number; bodyStart: number } | undefined {
+  let i = buf.indexOf('\n', start);
+  while (i >= 0) {
+    const next = buf[i + 1];
+    if (next === LF) return { end: i > start && buf[i - 1] === CR ? i - 1 : i, bodyStart: i + 2 };
+    if (next === CR && buf[i + 2] === LF) {
+      return { end: buf[i - 1] === CR ? i - 1 : i, bodyStart: i + 3 };
+    }
+    i = buf.indexOf('\n', i + 1);
+  }
+  return undefined;
+}
+
+function parse(buf: Buffer): ParseResult {
+  let start = 0;
+  while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++;
+  if (start >= buf.length) return drop('empty message');
+  const found = findHeaderEnd(buf, start);
+  let headEnd: number;
+  let bodyStart: number;
+  let problem: string | undefined;
+  if (found === undefined) {
+    headEnd = buf.length;
+    bodyStart = buf.length;
+    problem = 'no empty line after the header fields';
+  } else {
+    headEnd = found.end;
+    bodyStart = found.bodyStart;
+  }
+  const head = buf.toString('utf8', start, headEnd);
+  const lines = head.split('\n');
+  const firstLine = stripCr(lines[0] ?? '');
+
+  // Start line: Request-Line or Status-Line (RFC 3261 §7.1, §7.2).
+  let isResponse = false;
+  let method = '';
+  let uriText = '';
+  let status = 0;
+  let reason = '';
+  let versionOk = true;
+  if (firstLine.startsWith('SIP/')) {
+    isResponse = true;
+    const m = /^SIP\/2\.0 ([1-6][0-9][0-9]) (.*)$/.exec(firstLine);
+    if (m === null) return drop('malformed status line');
+    status = Number(m[1]);
+    reason = m[2] as string;
+  } else {
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF (single SPs, RFC 3261 §25.1)
+    const sp1 = firstLine.indexOf(' ');
+    const sp2 = firstLine.lastIndexOf(' ');
+    if (sp1 <= 0 || sp2 <= sp1) return drop('malformed request line');
+    method = firstLine.slice(0, sp1);
+    if (!isToken(method)) return drop('malformed request line');
+    uriText = firstLine.slice(sp1 + 1, sp2);
+    const version = firstLine.slice(sp2 + 1);
+    if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return drop('malformed request line');
+    versionOk = version.toUpperCase() === 'SIP/2.0';
+    if (
+      problem === undefined &&
+      (uriText.length === 0 || uriText !== uriText.trim() || uriText.includes(' '))
+    ) {
+      problem = 'extra whitespace in the Request-Line';
+    }
+  }
+
+  // Header fields; folded lines (starting with SP/HT) continue the previous one (RFC 3261 §7.3.1).
+  const headers = new SipHeaders();
+  let name: string | undefined;
+  let value = '';
+  const flush = (): void => {
+    if (name === undefined) return;
+    headers._push(name, headerKey(name), value.trim());
+    name = undefined;
+  };
+  for (let i = 1; i < lines.length; i++) {
+    const line = stripCr(lines[i] as string);
+    const c = line.charCodeAt(0);
+    if (c === 0x20 || c === 0x09) {
+      if (name === undefined) problem ??= 'continuation line before any header';
+      else value += ` ${line.trim()}`;
+      continue;
+    }
+    flush();
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      problem ??= `header line without a colon: ${JSON.stringify(line.slice(0, 60))}`;
+      continue;
+    }
+    // HCOLON = *( SP / HTAB ) ":" SWS  (RFC 3261 §25.1)
+    const rawName = line.slice(0, colon).trimEnd();
+    if (!isToken(rawName)) {
+      problem ??= `invalid header name ${JSON.stringify(rawName.slice(0, 60))}`;
+      continue;
+    }
+    name = rawName;
+    value = line.slice(colon + 1);
+  }
+  flush();
+
+  // Body (RFC 3261 §18.3): Content-Length bytes; extra bytes are discarded.
+  let body: Buffer;
+  const lengths = headers.getAll('content-length');
+  if (lengths.length === 0) {
+    body = buf.subarray(bodyStart);
+  } else {
+    const length = parseDigits(lengths[0] as string, 2 ** 31 - 1);
+    if (length === undefined || lengths.some((l) => l !== lengths[0])) {
+      problem ??= 'invalid Content-Length';
+      body = buf.subarray(bodyStart);
+    } else if (bodyStart + length > buf.length) {
+      problem ??= 'message shorter than its Content-Length';
+      body = buf.subarray(bodyStart);
+    } else {
+      body = buf.subarray(bodyStart, bodyStart + length);
+    }
+  }
+
+  if (isResponse) {
+    if (problem !== undefined) return drop(problem);
+    const response = new SipResponse({ status, reason, headers, body });
+    const bad = checkMandatory(response);
+    if (bad !== undefined) return drop(bad);
+    return { ok: true, message: response };
+  }
+
+  const uri = tryParseUri(uriText);
+  if (uri === undefined) problem ??= 'invalid Request-URI';
+  const request = new SipRequest({
+    method,
+    uri: uri ?? new AbsoluteUri({ scheme: '', value: uriText }),
+    headers,
+    body,
+  });
+  // Without a Via there is nowhere to send a response (RFC 3261 §18.2.2).
+  if (headers.get('via') === undefined) return drop('request without Via');
+  if (!versionOk)
+    return { ok: false, action: 'reject', status: 505, reason: 'Version Not Supported', request };
+  if (problem !== undefined)
+    return { ok: false, action: 'reject', status: 400, reason: problem, request };
+  const bad = checkMandatory(request);
+  if (bad !== undefined) return { ok: false, action: 'reject', status: 400, reason: bad, request };
+  return { ok: true, message: request };
+}
+
+function stripCr(line: string): string {
+  return line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
+}
+
+/**
+ * Checks the headers every request and response must carry (RFC 3261 §8.1.1:
+ * To, From, CSeq, Call-ID, Via; Max-Forwards is checked when present) and
+ * checks that they parse.
+ */
+function checkMandatory(message: SipMessage): string | undefined {
+  const h = message.headers;
+  const vias = h.list('via');
+  if (vias.length === 0) return 'missing Via';
+  for (const text of vias) if (tryParseVia(text) === undefined) return 'malformed Via';
+  const from = h.getAll('from');
+  if (from.length !== 1) return from.length === 0 ? 'missing From' : 'more than one From';
+  if (tryParseNameAddr(from[0] as string) === undefined) return 'malformed From';
+  const to = h.getAll('to');
+  if (to.length !== 1) return to.length === 0 ? 'missing To' : 'more than one To';
+  if (tryParseNameAddr(to[0] as string) === undefined) return 'malformed To';
+  const callIds = h.getAll('call-id');
+  if (callIds.length !== 1)
+    return callIds.length === 0 ? 'missing Call-ID' : 'more than one Call-ID';
+  // Call-ID = callid = word [ "@" word ]  (RFC 3261 §25.1): no whitespace inside
+  if (!/^[^\s]+$/.test(callIds[0] as string)) return 'malformed Call-ID';
+  const cseqs = h.getAll('cseq');
+  if (cseqs.length !== 1) return cseqs.length === 0 ? 'missing CSeq' : 'more than one CSeq';
+  const cseq = tryParseCSeq(cseqs[0] as string);
+  if (cseq === undefined) return 'malformed CSeq';
+  if (message.isRequest()) {
+    // RFC 3261 §8.2: the CSeq method must match the request method.
+    if (cseq.method !== message.method) return 'CSeq method does not match the request method';
+    const maxForwards = h.get('max-forwards');
+    if (maxForwards !== undefined && parseDigits(maxForwards, 2 ** 31) === undefined) {
+      return 'malformed Max-Forwards';
+    }
+    const expires = h.get('expires');
+    if (expires !== undefined && parseDigits(expires) === undefined) return 'malformed Expires';
+    const contacts = h.getAll('contact');
+    if (contacts.length > 0 && !(contacts.length === 1 && contacts[0] === '*')) {
+      for (const line of contacts) {
+        for (const text of splitTopLevel(line)) {
+          if (tryParseNameAddr(text) === undefined) return 'malformed Contact';
+        }
+      }
+    }
+  }
+  return undefined;
+}
