@@ -72,3 +72,14 @@ export type { AudioCodecName, PayloadFormat } from './codecs.js';
 
 export { readWav, decodeWav, wavHeader } from './wav.js';
 export type { WavInfo, WavEncoding, WavHeaderOptions } from './wav.js';
+
+export {
+  parseSdp,
+  writeSdp,
+  createAnswer,
+  sameCodec,
+  isTelephoneEvent,
+  answerDirection,
+  isHold,
+} from './sdp.js';
+export type { SdpSession, SdpMedia, SdpDirection, CreateAnswerOptions, SdpAnswer } from './sdp.js';

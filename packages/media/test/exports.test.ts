@@ -15,7 +15,9 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'ULAW_TO_ALAW',
     'ULAW_TO_LINEAR',
     'alawToUlaw',
+    'answerDirection',
     'bytesPerSample',
+    'createAnswer',
     'decodeAlaw',
     'decodeAudio',
     'decodeL16',
@@ -31,8 +33,11 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'encodeUlaw',
     'estimateMos',
     'isAudioCodec',
+    'isHold',
     'isRtcp',
+    'isTelephoneEvent',
     'ntpMiddle',
+    'parseSdp',
     'readWav',
     'rtpMarker',
     'rtpPayloadLength',
@@ -42,6 +47,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'rtpSsrc',
     'rtpTimestamp',
     'rttFromReport',
+    'sameCodec',
     'setRtpMarker',
     'setRtpPayloadType',
     'setRtpSequence',
@@ -50,6 +56,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'toNtp',
     'ulawToAlaw',
     'wavHeader',
+    'writeSdp',
   ]);
 });
 
