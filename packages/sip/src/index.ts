@@ -40,6 +40,8 @@ export type {
   CreateResponseOptions,
 } from './message.js';
 export { parseMessage } from './codec/parser.js';
+export { SipStreamFramer } from './codec/framer.js';
+export type { SipStreamFramerOptions, StreamFrame } from './codec/framer.js';
 export type { ParseResult, ParseSuccess, ParseDrop, ParseReject } from './codec/parser.js';
 
 // Digest authentication (RFC 3261 §22, RFC 7616, RFC 8760).

@@ -14,6 +14,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'SipMessageBase',
     'SipRequest',
     'SipResponse',
+    'SipStreamFramer',
     'SipUri',
     'TelUri',
     'Via',

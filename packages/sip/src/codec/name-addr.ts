@@ -113,7 +113,7 @@ export function tryParseNameAddr(text: string): NameAddr | undefined {
   } else {
     // addr-spec: any ';' belongs to the header, not the URI (RFC 3261 §20.10).
     const semi = value.indexOf(';');
-    uriText = semi < 0 ? value : value.slice(0, semi);
+    uriText = (semi < 0 ? value : value.slice(0, semi)).trimEnd();
     rest = semi < 0 ? '' : value.slice(semi);
     if (uriText.includes('?') || uriText.includes(',')) return undefined;
   }

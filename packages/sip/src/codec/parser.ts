@@ -16,7 +16,7 @@ import { tryParseCSeq, tryParseVia } from './header-values.js';
 import { SipHeaders, headerKey } from './headers.js';
 import { isToken, parseDigits, splitTopLevel } from './grammar.js';
 import { tryParseNameAddr } from './name-addr.js';
-import { AbsoluteUri, tryParseUri } from './uri.js';
+import { AbsoluteUri, SipUri, tryParseUri } from './uri.js';
 import { type SipMessage, SipRequest, SipResponse } from '../message.js';
 
 /** The message parsed; its mandatory headers are well-formed. */
@@ -110,7 +110,11 @@ function parse(buf: Buffer): ParseResult {
   }
   const head = buf.toString('utf8', start, headEnd);
   const lines = head.split('\n');
-  const firstLine = stripCr(lines[0] ?? '');
+  let firstLine = stripCr(lines[0] ?? '');
+  if (!firstLine.startsWith('SIP/') && firstLine !== firstLine.trimEnd()) {
+    problem = 'whitespace at the end of the start line';
+    firstLine = firstLine.trimEnd();
+  }
 
   // Start line: Request-Line or Status-Line (RFC 3261 §7.1, §7.2).
   let isResponse = false;
@@ -121,10 +125,10 @@ function parse(buf: Buffer): ParseResult {
   let versionOk = true;
   if (firstLine.startsWith('SIP/')) {
     isResponse = true;
-    const m = /^SIP\/2\.0 ([1-6][0-9][0-9]) (.*)$/.exec(firstLine);
+    const m = /^SIP\/2\.0 ([1-6][0-9][0-9])(?: (.*))?$/.exec(firstLine);
     if (m === null) return drop('malformed status line');
     status = Number(m[1]);
-    reason = m[2] as string;
+    reason = m[2] ?? '';
   } else {
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF (single SPs, RFC 3261 §25.1)
     const sp1 = firstLine.indexOf(' ');
@@ -154,7 +158,12 @@ function parse(buf: Buffer): ParseResult {
     name = undefined;
   };
   for (let i = 1; i < lines.length; i++) {
-    const line = stripCr(lines[i] as string);
+    let line = stripCr(lines[i] as string);
+    if (line.includes('\r')) {
+      // A bare CR inside a line is not SIP (RFC 3261 §7.3.1); keep the line readable for a 400.
+      problem ??= 'bare CR inside a header line';
+      line = line.replace(/\r/g, ' ');
+    }
     const c = line.charCodeAt(0);
     if (c === 0x20 || c === 0x09) {
       if (name === undefined) problem ??= 'continuation line before any header';
@@ -206,6 +215,10 @@ function parse(buf: Buffer): ParseResult {
 
   const uri = tryParseUri(uriText);
   if (uri === undefined) problem ??= 'invalid Request-URI';
+  // RFC 3261 §19.1.1 (table of URI components): headers are not allowed in a Request-URI.
+  else if (uri instanceof SipUri && Object.keys(uri.headers).length > 0) {
+    problem ??= 'headers in the Request-URI';
+  }
   const request = new SipRequest({
     method,
     uri: uri ?? new AbsoluteUri({ scheme: '', value: uriText }),
