@@ -1,7 +1,11 @@
 /**
- * `@voxmesh/history/testing`: conformance suites and test doubles of this package.
+ * `@voxmesh/history/testing`: the conformance suite every {@link HistoryStore}
+ * runs, and test doubles for code built on call history.
  *
  * @packageDocumentation
  */
 
-export {};
+export { historyStoreSuite, createTestCdr } from './conformance.js';
+export type { HistoryStoreSuiteOptions, SuiteTest } from './conformance.js';
+export { FlakyHistoryStore } from './flaky-store.js';
+export type { FlakyHistoryStoreOptions, FlakyOperation } from './flaky-store.js';

@@ -1,0 +1,477 @@
+/**
+ * The offline outbox: call history is written to a local database first and
+ * delivered to the backend in the background, so nothing is lost while the
+ * backend is unreachable.
+ *
+ * @module
+ */
+
+import {
+  ErrorCode,
+  Metrics,
+  Service,
+  VoxmeshError,
+  onAbort,
+  silentLogger,
+  throwIfAborted,
+  type Clock,
+  type Logger,
+  type ServiceEvents,
+} from '@voxmesh/core';
+import type { AbstractBatchOperation } from 'abstract-level';
+import { ClassicLevel } from 'classic-level';
+import type { LevelDatabase } from './embedded-store.js';
+import { HistoryErrorCode } from './errors.js';
+import type { HistoryStore } from './history-store.js';
+import { OutboxMetrics } from './metrics.js';
+import {
+  checkArray,
+  normalizeActivity,
+  normalizeCdr,
+  type ActivityInput,
+  type CdrInput,
+  type OperationOptions,
+} from './model.js';
+
+/** Options of the {@link HistoryOutbox} constructor. */
+export interface HistoryOutboxOptions {
+  /** The backend the outbox delivers to. */
+  store: HistoryStore;
+  /**
+   * A directory for the classic-level (LevelDB) database the outbox creates,
+   * opens and closes. Give either `location` or `db`.
+   */
+  location?: string | undefined;
+  /**
+   * An abstract-level database (or sublevel) with `utf8` keys and values that
+   * the outbox uses but never closes; pass a sublevel of the node's local
+   * database to keep the outbox next to the rest of its local state.
+   */
+  db?: LevelDatabase | undefined;
+  /**
+   * Records sent to the backend per call.
+   * @defaultValue `500`
+   */
+  batchSize?: number | undefined;
+  /**
+   * The delay before the first retry of a failed delivery, in milliseconds;
+   * it doubles on each further failure, with ±20 % jitter.
+   * @defaultValue `100`
+   */
+  retryInitialDelayMs?: number | undefined;
+  /**
+   * The longest delay between retries, in milliseconds.
+   * @defaultValue `30000`
+   */
+  retryMaxDelayMs?: number | undefined;
+  /**
+   * A name for logs and errors.
+   * @defaultValue `'history-outbox'`
+   */
+  name?: string | undefined;
+  /**
+   * The clock of the retry back-off.
+   * @defaultValue `systemClock`
+   */
+  clock?: Clock | undefined;
+  /**
+   * The logger.
+   * @defaultValue `silentLogger`
+   */
+  logger?: Logger | undefined;
+  /**
+   * Metrics (pending records, deliveries, failures, dead letters).
+   * @defaultValue a private `Metrics`
+   */
+  metrics?: Metrics | undefined;
+}
+
+/** What the outbox holds: a CDR or an activity. */
+export type OutboxRecordKind = 'cdr' | 'activity';
+
+/** Events of a {@link HistoryOutbox} (besides `state`). */
+export interface HistoryOutboxEvents extends ServiceEvents {
+  /** The backend acknowledged `count` records of `kind`; they left the outbox. */
+  delivered: [kind: OutboxRecordKind, count: number];
+  /** A delivery failed; the same records are retried after `retryInMs`. */
+  deliveryFailed: [error: unknown, attempt: number, retryInMs: number];
+  /** The backend rejected a record for good (`INVALID_INPUT`); it moved to the dead letters. */
+  deadLettered: [letter: DeadLetter];
+}
+
+/** A record the backend rejected for good, kept aside for an operator. */
+export interface DeadLetter {
+  /** The record's position in the outbox. */
+  seq: number;
+  kind: OutboxRecordKind;
+  record: CdrInput | ActivityInput;
+  /** The backend's error message. */
+  error: string;
+}
+
+/** Options of {@link HistoryOutbox.deadLetters}. */
+export interface DeadLettersOptions extends OperationOptions {
+  /**
+   * The most letters returned, oldest first.
+   * @defaultValue `100`
+   */
+  limit?: number | undefined;
+}
+
+const QUEUE = 'o\u0000';
+const QUEUE_END = 'o\u0001';
+const DEAD = 'd\u0000';
+const DEAD_END = 'd\u0001';
+const SEQ_WIDTH = 16;
+
+interface Entry {
+  key: string;
+  seq: number;
+  kind: OutboxRecordKind;
+  record: CdrInput | ActivityInput;
+}
+
+type StoredRecord = Record<string, unknown>;
+
+const CDR_DATES = ['startedAt', 'answeredAt', 'endedAt'] as const;
+
+function encodeEntry(kind: OutboxRecordKind, record: CdrInput | ActivityInput): string {
+  const copy: StoredRecord = { ...record };
+  for (const field of kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
+    const value = copy[field];
+    if (value instanceof Date) copy[field] = value.getTime();
+  }
+  return JSON.stringify({ k: kind === 'cdr' ? 'c' : 'a', r: copy });
+}
+
+function decodeEntry(key: string, text: string): Entry {
+  const { k, r } = JSON.parse(text) as { k: 'c' | 'a'; r: StoredRecord };
+  const kind: OutboxRecordKind = k === 'c' ? 'cdr' : 'activity';
+  for (const field of kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
+    const value = r[field];
+    if (typeof value === 'number') r[field] = new Date(value);
+  }
+  const seq = Number.parseInt(key.slice(QUEUE.length), 16);
+  return { key, seq, kind, record: r as unknown as CdrInput | ActivityInput };
+}
+
+/**
+ * A durable, local queue in front of a {@link HistoryStore}.
+ *
+ * `recordCdrs()` and `recordActivities()` resolve once the records are
+ * written to the local database — not when the backend has them. A
+ * background loop sends them to the backend in batches, in order, and
+ * deletes them only after the backend acknowledged them. A failed delivery
+ * is retried with exponential back-off until it succeeds; a replay after a
+ * lost acknowledgement or a crash is harmless because record ids are
+ * deterministic (the backend counts them as duplicates). A record the backend
+ * rejects as invalid is moved to the dead letters instead of blocking the
+ * queue.
+ *
+ * `drain()` stops taking records and stops; records not yet delivered stay in
+ * the local database and are delivered after the next `start()`. Use
+ * {@link HistoryOutbox.flush} to wait until the backend has everything.
+ *
+ * @example
+ * ```ts
+ * const outbox = new HistoryOutbox({ store, location: './data/history-outbox' });
+ * await outbox.start();
+ * await outbox.recordCdrs([cdr]); // durable locally from here on
+ * await outbox.flush({ signal: AbortSignal.timeout(10_000) });
+ * ```
+ */
+export class HistoryOutbox extends Service<HistoryOutboxEvents> {
+  /** The backend records are delivered to. */
+  readonly store: HistoryStore;
+  readonly #db: LevelDatabase;
+  readonly #owned: boolean;
+  readonly #batchSize: number;
+  readonly #initialDelay: number;
+  readonly #maxDelay: number;
+  readonly #logger: Logger;
+  readonly #metrics: OutboxMetrics;
+  #nextSeq = 0;
+  #pending = 0;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #flushWaiters: (() => void)[] = [];
+  #isolate = 0;
+  #dirty = false;
+
+  constructor(options: HistoryOutboxOptions) {
+    super({ name: options.name ?? 'history-outbox', clock: options.clock });
+    if ((options.location === undefined) === (options.db === undefined)) {
+      throw new TypeError('HistoryOutbox needs exactly one of `location` and `db`');
+    }
+    const batchSize = options.batchSize ?? 500;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new RangeError('batchSize must be a positive integer');
+    }
+    this.store = options.store;
+    this.#owned = options.db === undefined;
+    this.#db =
+      options.db ??
+      new ClassicLevel<string, string>(options.location as string, {
+        keyEncoding: 'utf8',
+        valueEncoding: 'utf8',
+      });
+    this.#batchSize = batchSize;
+    this.#initialDelay = options.retryInitialDelayMs ?? 100;
+    this.#maxDelay = options.retryMaxDelayMs ?? 30_000;
+    if (!(this.#initialDelay > 0) || !(this.#maxDelay >= this.#initialDelay)) {
+      throw new RangeError(
+        'retry delays must be positive, with retryMaxDelayMs ≥ retryInitialDelayMs',
+      );
+    }
+    this.#logger = (options.logger ?? silentLogger).child({ component: this.name });
+    this.#metrics = new OutboxMetrics(options.metrics ?? new Metrics());
+  }
+
+  /** Records in the outbox that the backend has not acknowledged yet. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Writes CDRs to the outbox. Resolves once they are durable locally.
+   * Invalid CDRs reject with `INVALID_INPUT` and nothing of the call is written.
+   */
+  async recordCdrs(cdrs: readonly CdrInput[], options: OperationOptions = {}): Promise<void> {
+    checkArray(cdrs, 'recordCdrs');
+    for (const cdr of cdrs) normalizeCdr(cdr);
+    await this.#enqueue('cdr', cdrs, options.signal);
+  }
+
+  /** Writes activities to the outbox. Resolves once they are durable locally. */
+  async recordActivities(
+    activities: readonly ActivityInput[],
+    options: OperationOptions = {},
+  ): Promise<void> {
+    checkArray(activities, 'recordActivities');
+    for (const activity of activities) normalizeActivity(activity);
+    await this.#enqueue('activity', activities, options.signal);
+  }
+
+  /**
+   * Resolves when the outbox is empty: every record written before (and
+   * while) waiting has been acknowledged by the backend or dead-lettered.
+   * Rejects with `ABORTED` when `signal` aborts or the outbox stops first.
+   */
+  async flush(options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    if (this.#pending === 0) return;
+    if (this.state !== 'running' && this.state !== 'starting') {
+      throw new VoxmeshError(
+        ErrorCode.INVALID_STATE,
+        `${this.name} is ${this.state}: ${this.#pending} record(s) wait for the next start()`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        subscription[Symbol.dispose]();
+        stopped[Symbol.dispose]();
+        resolve();
+      };
+      const fail = (reason: unknown): void => {
+        this.#flushWaiters = this.#flushWaiters.filter((w) => w !== done);
+        subscription[Symbol.dispose]();
+        stopped[Symbol.dispose]();
+        reject(new VoxmeshError(ErrorCode.ABORTED, 'flush() gave up', { cause: reason }));
+      };
+      this.#flushWaiters.push(done);
+      const subscription = onAbort(options.signal, fail);
+      const stopped = onAbort(this.signal, fail);
+    });
+  }
+
+  /** Records the backend rejected for good, oldest first. */
+  async deadLetters(options: DeadLettersOptions = {}): Promise<DeadLetter[]> {
+    throwIfAborted(options.signal);
+    const entries = await this.#db
+      .iterator({ gte: DEAD, lt: DEAD_END, limit: options.limit ?? 100 })
+      .all();
+    return entries.map(([key, value]) => {
+      const { entry, error } = JSON.parse(value) as { entry: string; error: string };
+      const decoded = decodeEntry(QUEUE + key.slice(DEAD.length), entry);
+      return { seq: decoded.seq, kind: decoded.kind, record: decoded.record, error };
+    });
+  }
+
+  protected async onStart(): Promise<void> {
+    await this.#db.open();
+    const last = await this.#db.keys({ gte: QUEUE, lt: QUEUE_END, reverse: true, limit: 1 }).all();
+    const lastDead = await this.#db
+      .keys({ gte: DEAD, lt: DEAD_END, reverse: true, limit: 1 })
+      .all();
+    const seqOf = (key: string | undefined): number =>
+      key === undefined ? -1 : Number.parseInt(key.slice(2), 16);
+    this.#nextSeq = Math.max(seqOf(last[0]), seqOf(lastDead[0])) + 1;
+    let pending = 0;
+    for await (const _key of this.#db.keys({ gte: QUEUE, lt: QUEUE_END })) pending++;
+    this.#pending = pending;
+    this.#metrics.pending.set(pending);
+    if (pending > 0) this.#logger.info({ pending }, 'delivering records left in the outbox');
+    this.#loop = this.#run();
+  }
+
+  protected async onStop(): Promise<void> {
+    this.#wake?.();
+    await this.#loop;
+    this.#loop = undefined;
+    if (this.#owned) await this.#db.close();
+  }
+
+  async #enqueue(
+    kind: OutboxRecordKind,
+    records: readonly (CdrInput | ActivityInput)[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    throwIfAborted(signal);
+    if (records.length === 0) return;
+    using _work = this.beginWork();
+    const ops: AbstractBatchOperation<LevelDatabase, string, string>[] = records.map((record) => ({
+      type: 'put',
+      key: QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'),
+      value: encodeEntry(kind, record),
+    }));
+    try {
+      await this.#db.batch(ops);
+    } catch (error) {
+      throw new VoxmeshError(
+        HistoryErrorCode.BACKEND_UNAVAILABLE,
+        `${this.name} could not write to its local database`,
+        { cause: error, retryable: true },
+      );
+    }
+    this.#pending += ops.length;
+    this.#metrics.pending.set(this.#pending);
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      let entries: Entry[];
+      this.#dirty = false;
+      try {
+        const limit = this.#isolate > 0 ? 1 : this.#batchSize;
+        const raw = await this.#db.iterator({ gte: QUEUE, lt: QUEUE_END, limit }).all();
+        entries = raw.map(([key, value]) => decodeEntry(key, value));
+      } catch (error) {
+        if (signal.aborted) break;
+        this.#logger.error({ err: error }, 'cannot read the outbox');
+        attempt++;
+        if (!(await this.#backOff(error, attempt))) break;
+        continue;
+      }
+      if (entries.length === 0) {
+        // A write that landed after the read began is not in `entries`: read again.
+        if (this.#dirty) continue;
+        const waiters = this.#flushWaiters;
+        this.#flushWaiters = [];
+        for (const wake of waiters) wake();
+        let stopped: Disposable | undefined;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          stopped = onAbort(signal, () => resolve());
+        });
+        stopped?.[Symbol.dispose]();
+        this.#wake = undefined;
+        continue;
+      }
+      try {
+        await this.#deliver(entries, signal);
+        attempt = 0;
+        if (this.#isolate > 0) this.#isolate--;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (VoxmeshError.is(error, ErrorCode.INVALID_INPUT)) {
+          if (entries.length > 1) {
+            // Find the rejected record: deliver one at a time for this stretch.
+            this.#isolate = entries.length;
+            continue;
+          }
+          await this.#deadLetter(entries[0] as Entry, error);
+          if (this.#isolate > 0) this.#isolate--;
+          continue;
+        }
+        attempt++;
+        if (!(await this.#backOff(error, attempt))) break;
+      }
+    }
+  }
+
+  async #deliver(entries: Entry[], signal: AbortSignal): Promise<void> {
+    const cdrs = entries.filter((e) => e.kind === 'cdr').map((e) => e.record as CdrInput);
+    const activities = entries
+      .filter((e) => e.kind === 'activity')
+      .map((e) => e.record as ActivityInput);
+    if (cdrs.length > 0) await this.store.recordCdrs(cdrs, { signal });
+    if (activities.length > 0) await this.store.recordActivities(activities, { signal });
+    // Acknowledged: only now do the records leave the outbox.
+    await this.#db.batch(entries.map((e) => ({ type: 'del', key: e.key })));
+    this.#pending = Math.max(0, this.#pending - entries.length);
+    this.#metrics.pending.set(this.#pending);
+    if (cdrs.length > 0) {
+      this.#metrics.delivered.inc({ kind: 'cdr' }, cdrs.length);
+      this.emit('delivered', 'cdr', cdrs.length);
+    }
+    if (activities.length > 0) {
+      this.#metrics.delivered.inc({ kind: 'activity' }, activities.length);
+      this.emit('delivered', 'activity', activities.length);
+    }
+  }
+
+  async #deadLetter(entry: Entry, error: VoxmeshError): Promise<void> {
+    const letter: DeadLetter = {
+      seq: entry.seq,
+      kind: entry.kind,
+      record: entry.record,
+      error: error.message,
+    };
+    await this.#db.batch([
+      { type: 'del', key: entry.key },
+      {
+        type: 'put',
+        key: DEAD + entry.key.slice(QUEUE.length),
+        value: JSON.stringify({
+          entry: encodeEntry(entry.kind, entry.record),
+          error: error.message,
+        }),
+      },
+    ]);
+    this.#pending = Math.max(0, this.#pending - 1);
+    this.#metrics.pending.set(this.#pending);
+    this.#metrics.deadLetters.inc();
+    const rejected = new VoxmeshError(
+      HistoryErrorCode.OUTBOX_REJECTED,
+      `The backend rejected outbox record ${entry.seq} for good: ${error.message}`,
+      { cause: error },
+    );
+    this.#logger.error(
+      { err: rejected, seq: entry.seq, kind: entry.kind },
+      'outbox record dead-lettered',
+    );
+    this.emit('deadLettered', letter);
+  }
+
+  /** Waits before the next attempt; `false` when the outbox stopped meanwhile. */
+  async #backOff(error: unknown, attempt: number): Promise<boolean> {
+    const base = Math.min(this.#maxDelay, this.#initialDelay * 2 ** Math.min(attempt - 1, 30));
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.#metrics.failures.inc();
+    this.#logger.warn(
+      { err: error, attempt, retryInMs: delay },
+      'history delivery failed; retrying',
+    );
+    this.emit('deliveryFailed', error, attempt, delay);
+    try {
+      await this.clock.sleep(delay, { signal: this.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
