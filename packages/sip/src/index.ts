@@ -40,9 +40,9 @@ export type {
   CreateResponseOptions,
 } from './message.js';
 export { parseMessage } from './codec/parser.js';
-export { SipStreamFramer } from './codec/framer.js';
-export type { SipStreamFramerOptions, StreamFrame } from './codec/framer.js';
 export type { ParseResult, ParseSuccess, ParseDrop, ParseReject } from './codec/parser.js';
+
+// ---- Transactions, dialogs, user agents and digest authentication ----
 
 // Digest authentication (RFC 3261 §22, RFC 7616, RFC 8760).
 export {
@@ -80,3 +80,51 @@ export type {
   DigestAuthorizeOptions,
   DigestAuthorization,
 } from './auth/digest-client.js';
+
+// Errors of the transaction, dialog and user-agent layers.
+export { SipUaErrorCode, SipResponseError } from './ua/errors.js';
+export type { SipResponseErrorOptions } from './ua/errors.js';
+
+// Transactions (RFC 3261 §17, RFC 6026, RFC 4320).
+export {
+  BRANCH_MAGIC_COOKIE,
+  generateBranch,
+  resolveTimers,
+  TransactionBase,
+} from './transaction/transaction-base.js';
+export type {
+  TransactionTimerOptions,
+  TransactionTimers,
+  TransactionFlow,
+  TransactionContext,
+  TransactionEvents,
+} from './transaction/transaction-base.js';
+export {
+  InviteClientTransaction,
+  NonInviteClientTransaction,
+  buildNonSuccessAck,
+} from './transaction/client-transaction.js';
+export type {
+  InviteClientTransactionState,
+  NonInviteClientTransactionState,
+  ClientTransactionEvents,
+  ClientTransactionOptions,
+} from './transaction/client-transaction.js';
+export {
+  InviteServerTransaction,
+  NonInviteServerTransaction,
+} from './transaction/server-transaction.js';
+export type {
+  InviteServerTransactionState,
+  NonInviteServerTransactionState,
+  ServerTransactionEvents,
+  ServerTransactionOptions,
+} from './transaction/server-transaction.js';
+export { TransactionLayer } from './transaction/transaction-layer.js';
+export type {
+  ClientTransaction,
+  ServerTransaction,
+  TransactionLayerOptions,
+  SendRequestOptions,
+  ReceivedRequest,
+} from './transaction/transaction-layer.js';
