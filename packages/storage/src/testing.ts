@@ -1,7 +1,12 @@
 /**
- * `@voxmesh/storage/testing`: conformance suites and test doubles of this package.
+ * `@voxmesh/storage/testing`: the conformance suite every `BlobStore` runs
+ * ({@link blobStoreSuite}) and a store that fails on command
+ * ({@link FaultyBlobStore}).
  *
  * @packageDocumentation
  */
 
-export {};
+export { blobStoreSuite } from './conformance.js';
+export type { BlobStoreSuiteOptions, SuiteTest } from './conformance.js';
+export { FaultyBlobStore } from './faulty-store.js';
+export type { FaultyBlobStoreOptions, BlobOperation } from './faulty-store.js';

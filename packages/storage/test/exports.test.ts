@@ -4,10 +4,24 @@ import { expect, it } from 'vitest';
 // breaking change and must fail here first.
 it('exports exactly the public API of @voxmesh/storage', async () => {
   const api = await import('@voxmesh/storage');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual([
+    'AbstractBlobStore',
+    'DEFAULT_CONTENT_TYPE',
+    'FsBlobStore',
+    'MAX_KEY_BYTES',
+    'MAX_METADATA_BYTES',
+    'MemoryBlobStore',
+    'MirroredBlobStore',
+    'StorageErrorCode',
+    'isValidKey',
+    'toReadable',
+    'validateContentType',
+    'validateKey',
+    'validateMetadata',
+  ]);
 });
 
 it('exports exactly the public API of @voxmesh/storage/testing', async () => {
   const api = await import('@voxmesh/storage/testing');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual(['FaultyBlobStore', 'blobStoreSuite']);
 });
