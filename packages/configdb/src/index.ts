@@ -1,9 +1,23 @@
 /**
- * `@voxmesh/configdb`: configuration store: replicated, with resumable update listeners.
+ * `@voxmesh/configdb`: a replicated configuration store on abstract-level
+ * with resumable update listeners.
  *
- * This package is being built; its first API lands with its issue.
+ * - {@link ConfigReplica}: one replica — get/put/del/batch, prefix ranges,
+ *   atomic snapshots, gap-free change feeds, multi-master replication.
+ * - {@link Collection}: typed, validated records under a key prefix.
+ * - {@link ConfigView}: a durable local view for telephony nodes (offline mode).
+ * - {@link TcpTransport}: replication between processes, shared-secret authenticated.
+ * - {@link ShardMap}, {@link DiscoveryServer}, {@link ConfigServer},
+ *   {@link RemoteConfigClient}, {@link RoutingClient}: sharding, discovery and routing.
  *
  * @packageDocumentation
  */
 
-export {};
+export { ConfigDbErrorCode } from './errors.js';
+export { ConfigReplica, padSeq } from './replica.js';
+export type { ConfigReplicaOptions, ConfigLevel, ReplicaFaults } from './replica.js';
+export { HybridLogicalClock, compareHlc, compareStamps } from './hlc.js';
+export type { HlcTimestamp, Stamp } from './hlc.js';
+export type * from './types.js';
+export { Collection } from './collection.js';
+export type { CollectionOptions, CollectionChange } from './collection.js';

@@ -1,7 +1,9 @@
 /**
- * `@voxmesh/configdb/testing`: conformance suites and test doubles of this package.
+ * `@voxmesh/configdb/testing`: the conformance suite of the backend contract
+ * and test doubles for replication (a seeded simulated network, skewed clocks).
  *
  * @packageDocumentation
  */
 
-export {};
+export { SimulatedNetwork, SeededRandom, SkewedClock } from './sim-network.js';
+export type { SimulatedNetworkOptions } from './sim-network.js';

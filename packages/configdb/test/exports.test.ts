@@ -4,10 +4,18 @@ import { expect, it } from 'vitest';
 // breaking change and must fail here first.
 it('exports exactly the public API of @voxmesh/configdb', async () => {
   const api = await import('@voxmesh/configdb');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual([
+    'Collection',
+    'ConfigDbErrorCode',
+    'ConfigReplica',
+    'HybridLogicalClock',
+    'compareHlc',
+    'compareStamps',
+    'padSeq',
+  ]);
 });
 
 it('exports exactly the public API of @voxmesh/configdb/testing', async () => {
   const api = await import('@voxmesh/configdb/testing');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual(['SeededRandom', 'SimulatedNetwork', 'SkewedClock']);
 });
