@@ -67,6 +67,19 @@ export interface PlayOptions {
    */
   bargeIn?: BargeIn | undefined;
   /**
+   * With `bargeIn` `'dtmf'` or `'any'`, only these keys interrupt the prompt
+   * (other keys are discarded while it plays).
+   * @defaultValue every key
+   */
+  bargeInKeys?: string | undefined;
+  /**
+   * Discard digits queued before the prompt starts, so input typed during an
+   * earlier prompt never leaks into the next gather. Digits arriving while a
+   * prompt without barge-in plays are always discarded.
+   * @defaultValue `true`
+   */
+  flushDigits?: boolean | undefined;
+  /**
    * How many times to play the sources (`Infinity` until stopped, e.g. music on hold).
    * @defaultValue `1`
    */
@@ -124,6 +137,11 @@ export interface CollectDigitsResult {
   /** The digits collected, without the finish key. */
   digits: string;
   reason: 'max-digits' | 'finish-key' | 'timeout' | 'stopped' | 'hangup';
+  /**
+   * Digits typed but not returned because they were fewer than `minDigits`
+   * when the timeout struck (so call logic can tell no input from too little).
+   */
+  discarded?: string | undefined;
 }
 
 /** Options of {@link CallChannel.record}. */

@@ -41,6 +41,12 @@ export const ErrorCode = {
   NOT_SUPPORTED: 'NOT_SUPPORTED',
   /** The object (tenant, call, key, ...) does not exist. */
   NOT_FOUND: 'NOT_FOUND',
+  /** Tenant configuration failed its schema or a consistency rule. */
+  INVALID_CONFIG: 'INVALID_CONFIG',
+  /** An IVR flow failed validation (unknown node type, dangling output, unreachable node, loop without input). */
+  INVALID_FLOW: 'INVALID_FLOW',
+  /** An IVR flow could not continue (a node failed with no `error` output, or the step limit was reached). */
+  FLOW_FAILED: 'FLOW_FAILED',
 } as const;
 
 /** The union of all {@link ErrorCode} values. */

@@ -39,3 +39,96 @@ export type { MetricsOptions, MetricConfig } from './metrics.js';
 
 export type * from './media-controller.js';
 export type * from './call-channel.js';
+
+export { ValidationError, schemaIssues } from './validation.js';
+export type { ValidationIssue } from './validation.js';
+
+export {
+  Weekday,
+  TimeOfDay,
+  WeeklyHours,
+  Holiday,
+  Schedule,
+  evaluateSchedule,
+  localTime,
+  isValidTimeZone,
+} from './schedule.js';
+export type { LocalTime, ScheduleState, EvaluateScheduleOptions } from './schedule.js';
+
+export {
+  Id,
+  ExtensionNumber,
+  PhoneNumber,
+  Destination,
+  CallerIdPresentation,
+  SipCredentials,
+  ForwardingRules,
+  User,
+  Device,
+  RingGroup,
+  Did,
+  Trunk,
+  OutboundRoute,
+  BlacklistEntry,
+  EmergencySettings,
+  InterTenantPolicy,
+  TenantLimits,
+  Tenant,
+} from './domain.js';
+
+export { createConfigView, configIssues, canManageTenant } from './config-view.js';
+export type { ConfigView, CreateConfigViewOptions } from './config-view.js';
+
+export { routeCall, isBlacklisted } from './routing.js';
+export type {
+  RouteRequest,
+  Route,
+  RouteBase,
+  UserRoute,
+  RingGroupRoute,
+  IvrRoute,
+  VoicemailRoute,
+  TrunkRoute,
+  RejectRoute,
+  RejectReason,
+  PresentedCaller,
+} from './routing.js';
+
+export {
+  NodeId,
+  FlowNode,
+  IvrFlow,
+  NodeTypeRegistry,
+  flowIssues,
+  validateFlow,
+  nodeOutputs,
+  ERROR_OUTPUT,
+} from './ivr-flow.js';
+export type {
+  NodeTypeDefinition,
+  NodeValidationContext,
+  NodeOutcome,
+  ValidateFlowOptions,
+} from './ivr-flow.js';
+
+export { DigitCollector, digitCollectorSettings } from './digit-collector.js';
+export type { DigitCollectorSettings, DigitCollectorResult } from './digit-collector.js';
+
+export { IvrRuntime } from './ivr-runtime.js';
+export type {
+  NodeContext,
+  SubflowResult,
+  IvrStep,
+  IvrRunOutcome,
+  IvrRunResult,
+  IvrRuntimeOptions,
+  RunFlowOptions,
+} from './ivr-runtime.js';
+
+export {
+  builtinNodeTypes,
+  defineNodeType,
+  runGather,
+  PromptIds,
+  GatherSettings,
+} from './ivr-nodes.js';

@@ -8,3 +8,21 @@
 
 export { FakeClock } from './clock.js';
 export type { FakeClockOptions } from './clock.js';
+
+export { SimulatedCall, simulateCall } from './simulated-call.js';
+export type {
+  SimulatedCallEvent,
+  SimulatedCallOptions,
+  PressOptions,
+  SimulatedWaitOptions,
+  SimulateCallOptions,
+  Simulation,
+} from './simulated-call.js';
+
+export { MockWebService } from './mock-web-service.js';
+export type {
+  RecordedRequest,
+  MockResponse,
+  MockHandler,
+  MockWebServiceOptions,
+} from './mock-web-service.js';
