@@ -42,6 +42,33 @@ export type {
 export { parseMessage } from './codec/parser.js';
 export type { ParseResult, ParseSuccess, ParseDrop, ParseReject } from './codec/parser.js';
 
+// Transports (RFC 3261 §18, RFC 3581, RFC 5626 keep-alives, RFC 7118 WebSocket).
+export { SipTransport } from './transport/transport.js';
+export type {
+  SipTransportOptions,
+  SipTransportEvents,
+  ListenerOptions,
+  ListenerInfo,
+} from './transport/transport.js';
+export { TRANSPORT_PROTOCOLS } from './transport/types.js';
+export type {
+  TransportProtocol,
+  TransportAddress,
+  TransportTarget,
+  Flow,
+  SendOptions,
+  SendResponseOptions,
+  SipTransportLayer,
+  SipTransportLayerEvents,
+} from './transport/types.js';
+export {
+  stampReceived,
+  responseTarget,
+  replaceTopVia,
+  defaultPort,
+  protocolOf,
+} from './transport/routing.js';
+
 // ---- Transactions, dialogs, user agents and digest authentication ----
 
 // Digest authentication (RFC 3261 §22, RFC 7616, RFC 8760).
