@@ -27,3 +27,8 @@ it('exports exactly the public API of @voxmesh/history/testing', async () => {
     'historyStoreSuite',
   ]);
 });
+
+it('exports exactly the public API of @voxmesh/history/mongodb', async () => {
+  const api = await import('@voxmesh/history/mongodb');
+  expect(Object.keys(api).sort()).toEqual(['MONGO_INDEXES', 'MongoHistoryStore']);
+});
