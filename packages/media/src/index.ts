@@ -83,3 +83,34 @@ export {
   isHold,
 } from './sdp.js';
 export type { SdpSession, SdpMedia, SdpDirection, CreateAnswerOptions, SdpAnswer } from './sdp.js';
+
+export { PortAllocator } from './ports.js';
+export type { PortAllocatorOptions, AllocateOptions, PortPair } from './ports.js';
+
+export {
+  DTMF_DIGITS,
+  decodeTelephoneEvent,
+  encodeTelephoneEvent,
+  Rfc4733Receiver,
+  telephoneEventPackets,
+  GoertzelDetector,
+} from './dtmf.js';
+export type {
+  TelephoneEvent,
+  Rfc4733ReceiverOptions,
+  TelephoneEventPacket,
+  TelephoneEventPacketsOptions,
+  GoertzelDetectorOptions,
+} from './dtmf.js';
+
+export { MediaClock } from './media-clock.js';
+export type { MediaClockOptions, MediaClockListener } from './media-clock.js';
+
+export { MediaLeg } from './leg.js';
+export type { MediaLegOptions, MediaAddress } from './leg.js';
+
+export { RtpRelay } from './relay.js';
+export type { RelayLegMedia, RelayTap, RelayCallbacks, RelayDirectionCounters } from './relay.js';
+
+export { InProcessMediaController } from './controller.js';
+export type { InProcessMediaControllerOptions } from './controller.js';

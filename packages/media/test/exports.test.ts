@@ -7,10 +7,18 @@ it('exports exactly the public API of @voxmesh/media', async () => {
   expect(Object.keys(api).sort()).toEqual([
     'ALAW_TO_LINEAR',
     'ALAW_TO_ULAW',
+    'DTMF_DIGITS',
+    'GoertzelDetector',
+    'InProcessMediaController',
+    'MediaClock',
     'MediaErrorCode',
+    'MediaLeg',
+    'PortAllocator',
     'RTP_HEADER_LENGTH',
     'ReceiverStats',
+    'Rfc4733Receiver',
     'RtcpPacketType',
+    'RtpRelay',
     'STATIC_PAYLOAD_TYPES',
     'ULAW_TO_ALAW',
     'ULAW_TO_LINEAR',
@@ -23,6 +31,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'decodeL16',
     'decodeRtcp',
     'decodeRtp',
+    'decodeTelephoneEvent',
     'decodeUlaw',
     'decodeWav',
     'encodeAlaw',
@@ -30,6 +39,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'encodeL16',
     'encodeRtcp',
     'encodeRtp',
+    'encodeTelephoneEvent',
     'encodeUlaw',
     'estimateMos',
     'isAudioCodec',
@@ -53,6 +63,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'setRtpSequence',
     'setRtpSsrc',
     'setRtpTimestamp',
+    'telephoneEventPackets',
     'toNtp',
     'ulawToAlaw',
     'wavHeader',
@@ -62,5 +73,5 @@ it('exports exactly the public API of @voxmesh/media', async () => {
 
 it('exports exactly the public API of @voxmesh/media/testing', async () => {
   const api = await import('@voxmesh/media/testing');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual(['RtpPeer', 'mediaControllerSuite', 'testOffer']);
 });

@@ -1,0 +1,685 @@
+/**
+ * {@link InProcessMediaController}: core's `MediaController` served in
+ * process — the B2BUA hands it every SDP, and it anchors the media of each
+ * call on local ports, relaying RTP between the legs.
+ *
+ * ```text
+ *  A ──RTP──► [port facing A] ─ relay ─ [port facing B] ◄──RTP── B
+ *            offer(from:'a', to:'b1', sdpA)  → sdpA' (address/port facing B)
+ *            answer(from:'b1', to:'a', sdpB) → sdpB' (address/port facing A)
+ * ```
+ *
+ * Every request and result is plain JSON, so a media worker process can
+ * serve the same interface over IPC: nothing here depends on the caller
+ * sharing its event loop.
+ *
+ * @module
+ */
+
+import {
+  ErrorCode,
+  Metrics,
+  Service,
+  silentLogger,
+  throwIfAborted,
+  VoxmeshError,
+  type Clock,
+  type DtmfMode,
+  type Logger,
+  type MediaAnswerRequest,
+  type MediaController,
+  type MediaControllerEvents,
+  type MediaLegId,
+  type MediaOfferRequest,
+  type MediaOperationOptions,
+  type MediaSdpResult,
+  type MediaTeardownRequest,
+  type MediaUpdateRequest,
+  type Timer,
+  type WorkToken,
+} from '@voxmesh/core';
+import type { Counter, Gauge } from 'prom-client';
+import { isAudioCodec, type AudioCodecName, type PayloadFormat } from './codecs.js';
+import { MediaErrorCode } from './errors.js';
+import { MediaLeg } from './leg.js';
+import { PortAllocator, type PortAllocatorOptions } from './ports.js';
+import { RtpRelay, type RelayLegMedia, type RelayTap } from './relay.js';
+import {
+  isTelephoneEvent,
+  parseSdp,
+  sameCodec,
+  writeSdp,
+  type SdpMedia,
+  type SdpSession,
+} from './sdp.js';
+
+/** Options of {@link InProcessMediaController}. */
+export interface InProcessMediaControllerOptions {
+  /**
+   * Where RTP ports come from: an allocator (shared with other components)
+   * or the options to create one.
+   * @defaultValue ephemeral ports on `127.0.0.1`
+   */
+  ports?: PortAllocator | PortAllocatorOptions | undefined;
+  /**
+   * The address written into rewritten SDP (the public address of this media
+   * node when it differs from the bind address).
+   * @defaultValue the allocator's bind address
+   */
+  advertisedAddress?: string | undefined;
+  /**
+   * The codecs the relay may use on a leg, in order of preference. PCMU and
+   * PCMA are transcoded into each other when the legs pick different ones.
+   * @defaultValue `['PCMU', 'PCMA']`
+   */
+  codecs?: readonly AudioCodecName[] | undefined;
+  /**
+   * The DTMF mode of new sessions.
+   * @defaultValue `'pass-through'`
+   */
+  dtmf?: DtmfMode | undefined;
+  /**
+   * A leg that received no RTP for this long emits `timeout` (once).
+   * @defaultValue `30000`
+   */
+  mediaTimeoutMs?: number | undefined;
+  /**
+   * How often RTCP reports are sent and `stats` events emitted.
+   * @defaultValue `5000`
+   */
+  statsIntervalMs?: number | undefined;
+  /**
+   * Consecutive packets from a new source before a leg re-latches.
+   * @defaultValue `5`
+   */
+  probationPackets?: number | undefined;
+  /**
+   * Whether a leg's socket is `connect()`ed to its latched peer (cheaper
+   * sends; a moved peer is then learned after `relatchSilenceMs` of silence
+   * instead of after probation).
+   * @defaultValue `true`
+   */
+  connect?: boolean | undefined;
+  /**
+   * Silence after which a connected leg may latch onto a new source.
+   * @defaultValue `1000`
+   */
+  relatchSilenceMs?: number | undefined;
+  /**
+   * The clock for timeouts and statistics.
+   * @defaultValue `systemClock`
+   */
+  clock?: Clock | undefined;
+  /**
+   * Where logs go.
+   * @defaultValue `silentLogger`
+   */
+  logger?: Logger | undefined;
+  /**
+   * Where metrics are registered.
+   * @defaultValue a private `Metrics`
+   */
+  metrics?: Metrics | undefined;
+}
+
+interface LegState {
+  id: MediaLegId;
+  leg: MediaLeg;
+  /** What the peer of this leg last described (its audio m-line). */
+  remote?: SdpMedia | undefined;
+  timedOut: boolean;
+  createdAt: number;
+}
+
+interface PendingOffer {
+  from: MediaLegId;
+  to: MediaLegId;
+  offer: SdpSession;
+  audioIndex: number;
+  /** The formats offered to `to` (what its answer must choose from). */
+  offeredTo: PayloadFormat[];
+}
+
+interface SessionState {
+  id: string;
+  legs: Map<MediaLegId, LegState>;
+  relays: { relay: RtpRelay; a: MediaLegId; b: MediaLegId }[];
+  pending: PendingOffer | undefined;
+  dtmf: DtmfMode;
+  work: WorkToken;
+  version: number;
+  originId: string;
+  taps: Set<RelayTap>;
+}
+
+const TELEPHONE_EVENT_PT = 101;
+
+function invalidState(message: string): VoxmeshError {
+  return new VoxmeshError(MediaErrorCode.UNKNOWN_SESSION, message);
+}
+
+/**
+ * Anchors call media in this process: implements core's `MediaController`.
+ * Start it before use; `drain()` waits until every session was torn down.
+ *
+ * @example
+ * ```ts
+ * const media = new InProcessMediaController({ ports: { address: '0.0.0.0', minPort: 20000, maxPort: 29999 }, advertisedAddress: '198.51.100.7' });
+ * await media.start();
+ * const { sdp } = await media.offer({ sessionId: callId, from: 'a', to: 'b1', sdp: inviteSdp });
+ * ```
+ */
+export class InProcessMediaController
+  extends Service<MediaControllerEvents>
+  implements MediaController
+{
+  readonly #ports: PortAllocator;
+  readonly #address: string;
+  readonly #codecs: readonly AudioCodecName[];
+  readonly #dtmf: DtmfMode;
+  readonly #mediaTimeoutMs: number;
+  readonly #statsIntervalMs: number;
+  readonly #probation: number;
+  readonly #connect: boolean;
+  readonly #relatchSilenceMs: number;
+  readonly #logger: Logger;
+  readonly #sessions = new Map<string, SessionState>();
+  readonly #sessionsGauge: Gauge;
+  readonly #sessionsEnded: Counter;
+  #timer: Timer | undefined;
+
+  constructor(options: InProcessMediaControllerOptions = {}) {
+    super({ name: 'media-controller', clock: options.clock });
+    this.#ports =
+      options.ports instanceof PortAllocator ? options.ports : new PortAllocator(options.ports);
+    this.#address = options.advertisedAddress ?? this.#ports.address;
+    this.#codecs = options.codecs ?? ['PCMU', 'PCMA'];
+    if (this.#codecs.length === 0) throw new RangeError('codecs must name at least one codec');
+    this.#dtmf = options.dtmf ?? 'pass-through';
+    this.#mediaTimeoutMs = options.mediaTimeoutMs ?? 30_000;
+    this.#statsIntervalMs = options.statsIntervalMs ?? 5_000;
+    this.#probation = options.probationPackets ?? 5;
+    this.#connect = options.connect ?? true;
+    this.#relatchSilenceMs = options.relatchSilenceMs ?? 1000;
+    this.#logger = options.logger ?? silentLogger;
+    const metrics = options.metrics ?? new Metrics();
+    this.#sessionsGauge = metrics.gauge({
+      name: 'media_sessions',
+      help: 'Media sessions anchored',
+    });
+    this.#sessionsEnded = metrics.counter({
+      name: 'media_sessions_ended_total',
+      help: 'Media sessions ended',
+    });
+  }
+
+  /** The number of sessions anchored. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  protected onStart(): Promise<void> {
+    this.#timer = this.clock.setInterval(
+      () => {
+        this.#housekeeping();
+      },
+      Math.min(1000, this.#statsIntervalMs),
+    );
+    this.#timer.unref();
+    return Promise.resolve();
+  }
+
+  protected onStop(): Promise<void> {
+    this.#timer?.cancel();
+    for (const id of [...this.#sessions.keys()]) this.#end(id, 'stopped');
+    return Promise.resolve();
+  }
+
+  async offer(
+    request: MediaOfferRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<MediaSdpResult> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    if (request.from === request.to) throw new TypeError('offer: from and to must differ');
+    const offer = parseSdp(request.sdp);
+    const audioIndex = offer.media.findIndex(
+      (m) => m.type === 'audio' && m.port !== 0 && /^RTP\/AVPF?$/.test(m.protocol),
+    );
+    const audio = offer.media[audioIndex];
+    if (audio === undefined) {
+      throw new VoxmeshError(
+        MediaErrorCode.SDP_NO_COMMON_CODEC,
+        'The offer has no RTP audio stream to anchor',
+      );
+    }
+    const known = audio.formats.filter((f) =>
+      this.#codecs.some((c) => sameCodec(f, STATIC_FORMAT[c])),
+    );
+    if (known.length === 0) {
+      throw new VoxmeshError(
+        MediaErrorCode.SDP_NO_COMMON_CODEC,
+        `The offer shares no codec with ${this.#codecs.join(', ')}`,
+      );
+    }
+    const session = this.#session(request.sessionId);
+    const fromLeg = await this.#leg(session, request.from, audio.rtcpMux);
+    const toLeg = await this.#leg(session, request.to, true);
+    if (options.signal?.aborted) {
+      this.#dropLegIfIdle(session, request.from);
+      this.#dropLegIfIdle(session, request.to);
+      throwIfAborted(options.signal);
+    }
+    fromLeg.remote = audio;
+    fromLeg.leg.setRemote(
+      { address: audio.address, port: audio.port },
+      audio.rtcpMux
+        ? undefined
+        : { address: audio.address, port: audio.rtcpPort ?? audio.port + 1 },
+    );
+    // Offer the caller's codecs we can relay, then the ones we can transcode to.
+    const offered: PayloadFormat[] = [...known];
+    for (const name of this.#codecs) {
+      if (!offered.some((f) => sameCodec(f, STATIC_FORMAT[name])) && name !== 'L16')
+        offered.push(STATIC_FORMAT[name]);
+    }
+    const te = audio.formats.find((f) => isTelephoneEvent(f) && f.clockRate === 8000) ?? {
+      payloadType: freePayloadType(offered),
+      name: 'telephone-event',
+      clockRate: 8000,
+      fmtp: '0-16',
+    };
+    offered.push(te);
+    const media: SdpMedia[] = offer.media.map((m, i) =>
+      i === audioIndex
+        ? {
+            type: 'audio',
+            port: toLeg.leg.port,
+            protocol: m.protocol,
+            formats: offered,
+            address: this.#address,
+            direction: m.direction,
+            ptime: m.ptime,
+            rtcpMux: true,
+            rtcpPort: toLeg.leg.ports.rtcpPort,
+          }
+        : { ...m, port: 0, address: this.#address, rtcpMux: false, rtcpPort: undefined },
+    );
+    session.pending = { from: request.from, to: request.to, offer, audioIndex, offeredTo: offered };
+    this.#logger.debug(
+      { sessionId: session.id, from: request.from, to: request.to },
+      'media offer anchored',
+    );
+    return { sdp: writeSdp(this.#sessionSdp(session, media)) };
+  }
+
+  answer(
+    request: MediaAnswerRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<MediaSdpResult> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    const session = this.#sessions.get(request.sessionId);
+    const pending = session?.pending;
+    if (
+      session === undefined ||
+      pending === undefined ||
+      pending.to !== request.from ||
+      pending.from !== request.to
+    ) {
+      return Promise.reject(
+        invalidState(
+          `No offer from '${request.to}' to '${request.from}' is pending in session '${request.sessionId}'`,
+        ),
+      );
+    }
+    const answer = parseSdp(request.sdp);
+    const offerAudio = pending.offer.media[pending.audioIndex] as SdpMedia;
+    const answerAudio = answer.media[pending.audioIndex];
+    const offerer = session.legs.get(pending.from) as LegState;
+    const answerer = session.legs.get(pending.to) as LegState;
+    const rejectAll = (): MediaSdpResult => ({
+      sdp: writeSdp(
+        this.#sessionSdp(
+          session,
+          pending.offer.media.map((m) => ({
+            ...m,
+            port: 0,
+            address: this.#address,
+            rtcpMux: false,
+            rtcpPort: undefined,
+          })),
+        ),
+      ),
+    });
+    session.pending = undefined;
+    if (answerAudio === undefined || answerAudio.port === 0) {
+      // RFC 3264 §6: the answerer rejected the stream; so do we, towards the offerer.
+      return Promise.resolve(rejectAll());
+    }
+    // The answerer's codec: the first format of its answer that we offered and know.
+    const chosen = answerAudio.formats.find(
+      (f) => !isTelephoneEvent(f) && pending.offeredTo.some((o) => sameCodec(o, f)),
+    );
+    const chosenName = chosen && codecName(chosen);
+    if (chosen === undefined || chosenName === undefined) {
+      return Promise.reject(
+        new VoxmeshError(
+          MediaErrorCode.SDP_NO_COMMON_CODEC,
+          'The answer chose no codec that was offered',
+        ),
+      );
+    }
+    const answerTe = answerAudio.formats.find((f) => isTelephoneEvent(f));
+    answerer.remote = answerAudio;
+    answerer.leg.setRemote(
+      { address: answerAudio.address, port: answerAudio.port },
+      answerAudio.rtcpMux
+        ? undefined
+        : { address: answerAudio.address, port: answerAudio.rtcpPort ?? answerAudio.port + 1 },
+    );
+    // The offerer's codec: the same one if it offered it, else one we transcode from.
+    const offererFormat =
+      offerAudio.formats.find((f) => sameCodec(f, chosen)) ??
+      offerAudio.formats.find(
+        (f) => codecName(f) !== undefined && this.#codecs.includes(codecName(f) as AudioCodecName),
+      );
+    const offererName = offererFormat && codecName(offererFormat);
+    if (offererFormat === undefined || offererName === undefined) {
+      return Promise.reject(
+        new VoxmeshError(MediaErrorCode.SDP_NO_COMMON_CODEC, 'No codec for the offerer'),
+      );
+    }
+    const offererTe = offerAudio.formats.find((f) => isTelephoneEvent(f) && f.clockRate === 8000);
+    const receives = (d: string): boolean => d === 'sendrecv' || d === 'recvonly';
+    const offMedia: RelayLegMedia = {
+      codec: offererName,
+      payloadType: offererFormat.payloadType,
+      telephoneEventPayloadType: offererTe?.payloadType,
+      receives: receives(offerAudio.direction) && offerAudio.address !== '0.0.0.0',
+    };
+    const ansMedia: RelayLegMedia = {
+      codec: chosenName,
+      payloadType: chosen.payloadType,
+      telephoneEventPayloadType: answerTe?.payloadType,
+      receives: receives(answerAudio.direction) && answerAudio.address !== '0.0.0.0',
+    };
+    this.#bind(session, offerer, answerer, offMedia, ansMedia);
+    const media: SdpMedia[] = pending.offer.media.map((m, i) =>
+      i === pending.audioIndex
+        ? {
+            type: 'audio',
+            port: offerer.leg.port,
+            protocol: m.protocol,
+            formats: offererTe ? [offererFormat, offererTe] : [offererFormat],
+            address: this.#address,
+            direction: answerAudio.direction,
+            ptime: answerAudio.ptime ?? m.ptime,
+            // RFC 5761 §5.1.1: mux in the answer only if the offer had it.
+            rtcpMux: m.rtcpMux,
+            rtcpPort: offerer.leg.ports.rtcpPort,
+          }
+        : { ...m, port: 0, address: this.#address, rtcpMux: false, rtcpPort: undefined },
+    );
+    return Promise.resolve({ sdp: writeSdp(this.#sessionSdp(session, media)) });
+  }
+
+  update(request: MediaUpdateRequest, options: MediaOperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    const session = this.#sessions.get(request.sessionId);
+    if (session === undefined) {
+      return Promise.reject(
+        new VoxmeshError(ErrorCode.NOT_FOUND, `No media session '${request.sessionId}'`),
+      );
+    }
+    if (request.dtmf !== undefined) session.dtmf = request.dtmf;
+    for (const { relay, a, b } of session.relays) {
+      if (request.dtmf !== undefined) relay.dtmfMode = request.dtmf;
+      if (request.hold !== undefined) {
+        if (request.leg === undefined || request.leg === a) relay.setHold('a', request.hold);
+        if (request.leg === undefined || request.leg === b) relay.setHold('b', request.hold);
+      }
+    }
+    return Promise.resolve();
+  }
+
+  teardown(request: MediaTeardownRequest, options: MediaOperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    const session = this.#sessions.get(request.sessionId);
+    if (session === undefined) return Promise.resolve();
+    const reason = request.reason ?? 'teardown';
+    if (request.leg === undefined) {
+      this.#end(session.id, reason);
+      return Promise.resolve();
+    }
+    const state = session.legs.get(request.leg);
+    if (state !== undefined) {
+      this.emit('stats', session.id, state.id, state.leg.stats());
+      state.leg.close();
+      session.legs.delete(request.leg);
+      session.relays = session.relays.filter(({ a, b }) => a !== request.leg && b !== request.leg);
+      if (
+        session.pending &&
+        (session.pending.from === request.leg || session.pending.to === request.leg)
+      ) {
+        session.pending = undefined;
+      }
+    }
+    if (session.legs.size === 0) this.#end(session.id, reason);
+    return Promise.resolve();
+  }
+
+  /**
+   * Taps the audio relayed in a session (e.g. for a {@link Recorder}): the
+   * tap receives the decoded samples of every packet, after it was sent.
+   * Returns a `Disposable` that removes the tap.
+   */
+  tap(sessionId: string, tap: RelayTap): Disposable {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined)
+      throw new VoxmeshError(ErrorCode.NOT_FOUND, `No media session '${sessionId}'`);
+    session.taps.add(tap);
+    const subs = session.relays.map(({ relay }) => relay.tap(tap));
+    return {
+      [Symbol.dispose]: () => {
+        session.taps.delete(tap);
+        for (const s of subs) s[Symbol.dispose]();
+      },
+    };
+  }
+
+  /** Quality figures of one leg, or `undefined` when there is no such leg. */
+  legStats(sessionId: string, leg: MediaLegId): ReturnType<MediaLeg['stats']> | undefined {
+    return this.#sessions.get(sessionId)?.legs.get(leg)?.leg.stats();
+  }
+
+  /** The local RTP port facing a leg's peer (diagnostics and tests). */
+  legPort(sessionId: string, leg: MediaLegId): number | undefined {
+    return this.#sessions.get(sessionId)?.legs.get(leg)?.leg.port;
+  }
+
+  #session(id: string): SessionState {
+    let session = this.#sessions.get(id);
+    if (session === undefined) {
+      const work = this.beginWork();
+      session = {
+        id,
+        legs: new Map(),
+        relays: [],
+        pending: undefined,
+        dtmf: this.#dtmf,
+        work,
+        version: 0,
+        originId: String(Math.floor(Math.random() * 1e12)),
+        taps: new Set(),
+      };
+      this.#sessions.set(id, session);
+      this.#sessionsGauge.set(this.#sessions.size);
+    }
+    return session;
+  }
+
+  async #leg(session: SessionState, id: MediaLegId, _rtcpMux: boolean): Promise<LegState> {
+    const existing = session.legs.get(id);
+    if (existing !== undefined) return existing;
+    const ports = await this.#ports.allocate({ rtcp: true });
+    // The session may have been torn down while the port was bound.
+    if (this.#sessions.get(session.id) !== session) {
+      ports.release();
+      throw invalidState(`Media session '${session.id}' ended during the offer`);
+    }
+    const raced = session.legs.get(id);
+    if (raced !== undefined) {
+      ports.release();
+      return raced;
+    }
+    const state: LegState = {
+      id,
+      leg: new MediaLeg({
+        ports,
+        rtcpMux: true,
+        probationPackets: this.#probation,
+        connect: this.#connect,
+        relatchSilenceMs: this.#relatchSilenceMs,
+        clock: this.clock,
+      }),
+      timedOut: false,
+      createdAt: this.clock.monotonic(),
+    };
+    session.legs.set(id, state);
+    return state;
+  }
+
+  #dropLegIfIdle(session: SessionState, id: MediaLegId): void {
+    const state = session.legs.get(id);
+    if (state === undefined || state.remote !== undefined) return;
+    state.leg.close();
+    session.legs.delete(id);
+    if (session.legs.size === 0) this.#end(session.id, 'aborted');
+  }
+
+  #bind(
+    session: SessionState,
+    offerer: LegState,
+    answerer: LegState,
+    off: RelayLegMedia,
+    ans: RelayLegMedia,
+  ): void {
+    const same = session.relays.find(({ a, b }) => a === offerer.id && b === answerer.id);
+    if (same) {
+      same.relay.setMedia(off, ans);
+      return;
+    }
+    const swapped = session.relays.find(({ a, b }) => a === answerer.id && b === offerer.id);
+    if (swapped) {
+      swapped.relay.setMedia(ans, off);
+      return;
+    }
+    // A new pairing (e.g. another fork answered): it replaces relays using either leg.
+    session.relays = session.relays.filter(({ a, b, relay }) => {
+      const involved = [a, b].some((l) => l === offerer.id || l === answerer.id);
+      if (involved) {
+        relay.a.onRtp = undefined;
+        relay.b.onRtp = undefined;
+      }
+      return !involved;
+    });
+    const relay = new RtpRelay({
+      a: offerer.leg,
+      b: answerer.leg,
+      mediaA: off,
+      mediaB: ans,
+      onDtmf: (from, event) => {
+        this.emit('dtmf', session.id, from === 'a' ? offerer.id : answerer.id, event);
+      },
+    });
+    relay.dtmfMode = session.dtmf;
+    for (const tap of session.taps) relay.tap(tap);
+    session.relays.push({ relay, a: offerer.id, b: answerer.id });
+  }
+
+  #sessionSdp(session: SessionState, media: SdpMedia[]): SdpSession {
+    session.version++;
+    return {
+      origin: {
+        username: 'voxmesh',
+        sessionId: session.originId,
+        sessionVersion: session.version,
+        address: this.#address,
+      },
+      name: '-',
+      media,
+    };
+  }
+
+  #end(id: string, reason: string): void {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return;
+    this.#sessions.delete(id);
+    for (const state of session.legs.values()) {
+      this.emit('stats', id, state.id, state.leg.stats());
+      state.leg.close();
+    }
+    session.legs.clear();
+    session.relays = [];
+    session.work.release();
+    this.#sessionsGauge.set(this.#sessions.size);
+    this.#sessionsEnded.inc();
+    this.emit('ended', id, reason);
+  }
+
+  #tick = 0;
+
+  #housekeeping(): void {
+    const now = this.clock.monotonic();
+    const period = Math.min(1000, this.#statsIntervalMs);
+    const reportNow = ++this.#tick % Math.max(1, Math.round(this.#statsIntervalMs / period)) === 0;
+    for (const session of this.#sessions.values()) {
+      for (const state of session.legs.values()) {
+        state.leg.maintain();
+        const last = state.leg.lastPacketAt ?? state.createdAt;
+        if (!state.timedOut && now - last >= this.#mediaTimeoutMs) {
+          state.timedOut = true;
+          this.emit('timeout', session.id, state.id);
+        } else if (state.timedOut && now - last < this.#mediaTimeoutMs) {
+          state.timedOut = false;
+        }
+        if (reportNow) {
+          state.leg.sendRtcp(`voxmesh@${this.#address}`);
+          this.emit('stats', session.id, state.id, state.leg.stats());
+        }
+      }
+    }
+  }
+}
+
+const STATIC_FORMAT: Record<AudioCodecName, PayloadFormat> = {
+  PCMU: { payloadType: 0, name: 'PCMU', clockRate: 8000 },
+  PCMA: { payloadType: 8, name: 'PCMA', clockRate: 8000 },
+  L16: { payloadType: 96, name: 'L16', clockRate: 8000 },
+};
+
+function codecName(format: PayloadFormat): AudioCodecName | undefined {
+  const upper = format.name.toUpperCase();
+  return isAudioCodec(upper) && format.clockRate === 8000 && (format.channels ?? 1) === 1
+    ? upper
+    : undefined;
+}
+
+function freePayloadType(formats: readonly PayloadFormat[]): number {
+  for (let pt = TELEPHONE_EVENT_PT; pt < 128; pt++)
+    if (!formats.some((f) => f.payloadType === pt)) return pt;
+  for (let pt = 96; pt < TELEPHONE_EVENT_PT; pt++)
+    if (!formats.some((f) => f.payloadType === pt)) return pt;
+  return TELEPHONE_EVENT_PT;
+}
+
+function checkRequest(request: { sessionId: unknown }): void {
+  if (typeof request !== 'object' || request === null)
+    throw new TypeError('A request object is required');
+  if (typeof request.sessionId !== 'string' || request.sessionId === '') {
+    throw new TypeError('sessionId must be a non-empty string');
+  }
+}
