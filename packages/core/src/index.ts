@@ -35,7 +35,14 @@ export { createLogger, silentLogger } from './logger.js';
 export type { Logger, LogFn, LogLevel, CreateLoggerOptions } from './logger.js';
 
 export { Metrics } from './metrics.js';
-export type { MetricsOptions, MetricConfig } from './metrics.js';
+export type {
+  MetricsOptions,
+  MetricConfig,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from './metrics.js';
 
 export type * from './media-controller.js';
 export type * from './call-channel.js';

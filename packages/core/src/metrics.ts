@@ -22,6 +22,12 @@ import {
   type Metric,
 } from 'prom-client';
 
+/**
+ * prom-client's metric and registry types, re-exported so that packages using
+ * the metrics seam depend on `@voxmesh/core` only.
+ */
+export type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 /** Options of the {@link Metrics} constructor. */
 export interface MetricsOptions {
   /**

@@ -53,8 +53,14 @@ export function pointerSegment(segment: string | number): string {
  */
 export function schemaIssues(schema: TSchema, value: unknown, basePath = ''): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
+  const paths = new Set<string>();
   for (const error of Value.Errors(schema, value)) {
-    issues.push(...explain(error, basePath));
+    // One issue per path: a missing property also fails its type check.
+    for (const issue of explain(error, basePath)) {
+      if (paths.has(issue.path)) continue;
+      paths.add(issue.path);
+      issues.push(issue);
+    }
     if (issues.length >= 100) break;
   }
   return issues;
