@@ -21,3 +21,5 @@ export type { HlcTimestamp, Stamp } from './hlc.js';
 export type * from './types.js';
 export { Collection } from './collection.js';
 export type { CollectionOptions, CollectionChange } from './collection.js';
+export { ConfigView } from './view.js';
+export type { ConfigViewOptions, ConfigViewEvents } from './view.js';

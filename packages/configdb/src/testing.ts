@@ -7,3 +7,9 @@
 
 export { SimulatedNetwork, SeededRandom, SkewedClock } from './sim-network.js';
 export type { SimulatedNetworkOptions } from './sim-network.js';
+export { configBackendSuite } from './conformance.js';
+export type {
+  ConfigBackendSuiteOptions,
+  ConfigBackendFixture,
+  ConfigBackendFactoryOptions,
+} from './conformance.js';

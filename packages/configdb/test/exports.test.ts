@@ -8,6 +8,7 @@ it('exports exactly the public API of @voxmesh/configdb', async () => {
     'Collection',
     'ConfigDbErrorCode',
     'ConfigReplica',
+    'ConfigView',
     'HybridLogicalClock',
     'compareHlc',
     'compareStamps',
@@ -17,5 +18,10 @@ it('exports exactly the public API of @voxmesh/configdb', async () => {
 
 it('exports exactly the public API of @voxmesh/configdb/testing', async () => {
   const api = await import('@voxmesh/configdb/testing');
-  expect(Object.keys(api).sort()).toEqual(['SeededRandom', 'SimulatedNetwork', 'SkewedClock']);
+  expect(Object.keys(api).sort()).toEqual([
+    'SeededRandom',
+    'SimulatedNetwork',
+    'SkewedClock',
+    'configBackendSuite',
+  ]);
 });
