@@ -47,3 +47,9 @@ export type { FsBlobStoreOptions } from './fs-store.js';
 
 export { MirroredBlobStore } from './mirrored-store.js';
 export type { MirroredBlobStoreOptions } from './mirrored-store.js';
+
+export { FileHandler } from './file-handler.js';
+export type { FileHandlerOptions, SignUrlOptions, AuthorizeRequest } from './file-handler.js';
+export type { SignedMethod } from './url-signer.js';
+export { evaluateRange, ifRangeAllows } from './http-range.js';
+export type { RangeResult } from './http-range.js';

@@ -7,12 +7,15 @@ it('exports exactly the public API of @voxmesh/storage', async () => {
   expect(Object.keys(api).sort()).toEqual([
     'AbstractBlobStore',
     'DEFAULT_CONTENT_TYPE',
+    'FileHandler',
     'FsBlobStore',
     'MAX_KEY_BYTES',
     'MAX_METADATA_BYTES',
     'MemoryBlobStore',
     'MirroredBlobStore',
     'StorageErrorCode',
+    'evaluateRange',
+    'ifRangeAllows',
     'isValidKey',
     'toReadable',
     'validateContentType',
@@ -23,5 +26,9 @@ it('exports exactly the public API of @voxmesh/storage', async () => {
 
 it('exports exactly the public API of @voxmesh/storage/testing', async () => {
   const api = await import('@voxmesh/storage/testing');
-  expect(Object.keys(api).sort()).toEqual(['FaultyBlobStore', 'blobStoreSuite']);
+  expect(Object.keys(api).sort()).toEqual([
+    'FaultyBlobStore',
+    'blobStoreSuite',
+    'fileHandlerSuite',
+  ]);
 });
