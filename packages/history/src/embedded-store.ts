@@ -283,10 +283,9 @@ export class EmbeddedHistoryStore implements HistoryStore {
     checkArray(cdrs, 'recordCdrs');
     return this.#exclusive(async () => {
       const records: Cdr[] = [];
-      for (const input of cdrs) {
-        const record = normalizeCdr(input);
-        records.push(withRetention(record, await this.#retentionOf(record.tenantId)));
-      }
+      for (const input of cdrs) records.push(normalizeCdr(input));
+      const retention = await this.#retentions(records);
+      for (const record of records) withRetention(record, retention.get(record.tenantId) ?? null);
       return this.#write(
         records,
         (c) => key(P.cdrId, c.tenantId, c.id),
@@ -312,10 +311,9 @@ export class EmbeddedHistoryStore implements HistoryStore {
     checkArray(activities, 'recordActivities');
     return this.#exclusive(async () => {
       const records: Activity[] = [];
-      for (const input of activities) {
-        const record = normalizeActivity(input);
-        records.push(withRetention(record, await this.#retentionOf(record.tenantId)));
-      }
+      for (const input of activities) records.push(normalizeActivity(input));
+      const retention = await this.#retentions(records);
+      for (const record of records) withRetention(record, retention.get(record.tenantId) ?? null);
       return this.#write(
         records,
         (a) => key(P.activityId, a.tenantId, a.id),
@@ -606,6 +604,23 @@ export class EmbeddedHistoryStore implements HistoryStore {
     const retention = value === undefined ? null : Number(value);
     this.#retention.set(tenantId, retention);
     return retention;
+  }
+
+  /** The retention of every tenant of `records`, reading the uncached ones in one `getMany`. */
+  async #retentions(records: readonly { tenantId: string }[]): Promise<Map<string, number | null>> {
+    const missing = [...new Set(records.map((r) => r.tenantId))].filter(
+      (t) => !this.#retention.has(t),
+    );
+    if (missing.length > 0) {
+      const values = await this.#guard('read retention', () =>
+        this.#db.getMany(missing.map((t) => key(P.retention, t))),
+      );
+      missing.forEach((t, i) => {
+        const value = values[i];
+        this.#retention.set(t, value === undefined ? null : Number(value));
+      });
+    }
+    return this.#retention;
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
