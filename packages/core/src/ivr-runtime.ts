@@ -247,9 +247,14 @@ export class IvrRuntime {
   ): Promise<IvrRunResult> {
     if (options.validate !== false) validateFlow(flow, { registry: this.registry });
     const hangup = new AbortController();
-    const onEnded = (): void => hangup.abort(new VoxmeshError(ErrorCode.ABORTED, 'The call ended'));
+    // Who ended the call: the far side (the caller hung up) or this run (a hangup node).
+    let endedBy: 'local' | 'remote' | 'system' | undefined;
+    const onEnded = (by: 'local' | 'remote' | 'system'): void => {
+      endedBy ??= by;
+      hangup.abort(new VoxmeshError(ErrorCode.ABORTED, 'The call ended'));
+    };
     channel.on('ended', onEnded);
-    if (channel.state === 'ended') onEnded();
+    if (channel.state === 'ended') onEnded('system');
     for (const [key, value] of Object.entries(options.variables ?? {}))
       channel.variables.set(key, value);
     const state: RunState = {
@@ -283,10 +288,9 @@ export class IvrRuntime {
       channel.off('ended', onEnded);
     }
     if (end.kind === 'goto') end = { kind: 'completed' };
+    const callerLeft = endedBy !== undefined && endedBy !== 'local';
     const outcome: IvrRunOutcome =
-      channel.state === 'ended' && end.kind !== 'transferred' && end.kind !== 'failed'
-        ? 'hangup'
-        : end.kind;
+      end.kind === 'hangup' || (callerLeft && end.kind === 'completed') ? 'hangup' : end.kind;
     if (
       (outcome === 'completed' || outcome === 'failed') &&
       options.hangupOnEnd !== false &&
