@@ -159,7 +159,8 @@ export interface RollupDocument {
   updatedAt: Date;
 }
 
-interface TenantDocument {
+/** A document in `history_tenants`: per-tenant settings. */
+export interface TenantDocument {
   _id: string;
   retentionMs?: number;
 }

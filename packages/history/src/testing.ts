@@ -1,5 +1,5 @@
 /**
- * `@voxmesh/history/testing`: the conformance suite every {@link HistoryStore}
+ * `@voxmesh/history/testing`: the conformance suite every `HistoryStore`
  * runs, and test doubles for code built on call history.
  *
  * @packageDocumentation
