@@ -24,7 +24,9 @@ import {
   throwIfAborted,
   VoxmeshError,
   type Clock,
+  type Counter,
   type DtmfMode,
+  type Gauge,
   type Logger,
   type MediaAnswerRequest,
   type MediaController,
@@ -38,7 +40,6 @@ import {
   type Timer,
   type WorkToken,
 } from '@voxmesh/core';
-import type { Counter, Gauge } from 'prom-client';
 import { isAudioCodec, type AudioCodecName, type PayloadFormat } from './codecs.js';
 import { MediaErrorCode } from './errors.js';
 import { MediaLeg } from './leg.js';

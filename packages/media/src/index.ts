@@ -114,3 +114,12 @@ export type { RelayLegMedia, RelayTap, RelayCallbacks, RelayDirectionCounters } 
 
 export { InProcessMediaController } from './controller.js';
 export type { InProcessMediaControllerOptions } from './controller.js';
+
+export { Player, loadPrompt, FRAME_SAMPLES } from './player.js';
+export type { PlayerOptions, PlayOptions, PlayResult, PromptSource } from './player.js';
+
+export { Recorder } from './recorder.js';
+export type { RecorderOptions, RecordingSummary } from './recorder.js';
+
+export { RtpEndpoint } from './endpoint.js';
+export type { RtpEndpointOptions, RtpEndpointEvents } from './endpoint.js';
