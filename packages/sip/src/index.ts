@@ -155,3 +155,27 @@ export type {
   SendRequestOptions,
   ReceivedRequest,
 } from './transaction/transaction-layer.js';
+
+// Registrar and location service (RFC 3261 §10.3, RFC 5626 flows).
+export { Registrar, canonicalAor } from './registrar/registrar.js';
+export type {
+  RegistrarOptions,
+  RegistrarEvents,
+  RegistrarFlow,
+  RegistrarHandleOptions,
+  RegistrarReply,
+  RegistrarRequestContext,
+  RealmQuery,
+  AuthorizeQuery,
+  LookupOptions,
+  ContactRoute,
+} from './registrar/registrar.js';
+export { MemoryBindingStore } from './registrar/binding-store.js';
+export type {
+  Binding,
+  BindingStore,
+  BindingStoreOptions,
+  ReceivedPath,
+} from './registrar/binding-store.js';
+export { RegistrarServer } from './registrar/registrar-server.js';
+export type { RegistrarServerOptions } from './registrar/registrar-server.js';

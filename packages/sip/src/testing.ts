@@ -4,4 +4,11 @@
  * @packageDocumentation
  */
 
-export {};
+// ---- Registrar: the BindingStore conformance suite ----
+
+export { bindingStoreSuite } from './registrar/binding-store-suite.js';
+export type {
+  BindingStoreSuiteOptions,
+  SuiteTestFunction,
+  SuiteExpect,
+} from './registrar/binding-store-suite.js';

@@ -11,9 +11,12 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'DigestClient',
     'InviteClientTransaction',
     'InviteServerTransaction',
+    'MemoryBindingStore',
     'NameAddr',
     'NonInviteClientTransaction',
     'NonInviteServerTransaction',
+    'Registrar',
+    'RegistrarServer',
     'SipErrorCode',
     'SipHeaders',
     'SipMessageBase',
@@ -29,6 +32,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'TransactionLayer',
     'Via',
     'buildNonSuccessAck',
+    'canonicalAor',
     'canonicalHeaderName',
     'computeDigestResponse',
     'computeHA1',
@@ -69,5 +73,5 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
 
 it('exports exactly the public API of @voxmesh/sip/testing', async () => {
   const api = await import('@voxmesh/sip/testing');
-  expect(Object.keys(api).sort()).toEqual([]);
+  expect(Object.keys(api).sort()).toEqual(['bindingStoreSuite']);
 });
