@@ -16,7 +16,7 @@ import {
   tryParseVia,
 } from './codec/header-values.js';
 import { SipHeaders } from './codec/headers.js';
-import { type NameAddr, tryParseNameAddr } from './codec/name-addr.js';
+import { type NameAddr, scanNameAddr } from './codec/name-addr.js';
 import { type Uri, parseUri } from './codec/uri.js';
 
 /** `[name, value]` pairs, or an existing {@link SipHeaders}. */
@@ -72,7 +72,7 @@ export abstract class SipMessageBase {
   readonly headers: SipHeaders;
   /** The body (empty when there is none). */
   body: Buffer;
-  #cache = new Map<string, unknown>();
+  #cache: Record<string, unknown> = {};
   #cacheVersion = -1;
 
   protected constructor(init: SipMessageInit) {
@@ -99,13 +99,22 @@ export abstract class SipMessageBase {
   /** @internal Returns the cached value of `key`, computing it when the headers changed. */
   protected cached<T>(key: string, compute: () => T): T {
     if (this.#cacheVersion !== this.headers.version) {
-      this.#cache.clear();
+      this.#cache = {};
       this.#cacheVersion = this.headers.version;
     }
-    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    if (key in this.#cache) return this.#cache[key] as T;
     const value = compute();
-    this.#cache.set(key, value);
+    this.#cache[key] = value;
     return value;
+  }
+
+  /** @internal Stores a value the parser already computed for `key`. */
+  _prime(key: string, value: unknown): void {
+    if (this.#cacheVersion !== this.headers.version) {
+      this.#cache = {};
+      this.#cacheVersion = this.headers.version;
+    }
+    this.#cache[key] = value;
   }
 
   /** The Via entries, top first (RFC 3261 §20.42). */
@@ -121,7 +130,14 @@ export abstract class SipMessageBase {
 
   /** The top Via entry (the one a response is routed by, RFC 3261 §18.2.2). */
   get topVia(): Via | undefined {
-    return this.via[0];
+    return this.cached('topVia', () => {
+      const first = this.headers.get('via');
+      if (first === undefined) return undefined;
+      const text = splitTopLevel(first)[0] as string;
+      const via = tryParseVia(text);
+      if (via === undefined) throw invalidHeader('Via', text);
+      return via;
+    });
   }
 
   /** The From header (RFC 3261 §20.20). */
@@ -231,7 +247,7 @@ export abstract class SipMessageBase {
   #nameAddr(key: string, name: string): NameAddr | undefined {
     const text = this.headers.get(key);
     if (text === undefined) return undefined;
-    const parsed = tryParseNameAddr(text);
+    const parsed = scanNameAddr(text);
     if (parsed === undefined) throw invalidHeader(name, text);
     return parsed;
   }
@@ -240,7 +256,7 @@ export abstract class SipMessageBase {
     const out: NameAddr[] = [];
     for (const line of this.headers.getAll(key)) {
       for (const text of splitTopLevel(line)) {
-        const parsed = tryParseNameAddr(text);
+        const parsed = scanNameAddr(text);
         if (parsed === undefined) throw invalidHeader(name, text);
         out.push(parsed);
       }
@@ -424,7 +440,7 @@ export function createResponse(
   if (from !== undefined) headers.append('From', from);
   let to = source.get('to');
   if (to !== undefined && options.toTag !== undefined) {
-    const parsed = tryParseNameAddr(to);
+    const parsed = scanNameAddr(to);
     if (parsed !== undefined && parsed.tag === undefined) to = `${to};tag=${options.toTag}`;
   }
   if (to !== undefined) headers.append('To', to);

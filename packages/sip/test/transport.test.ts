@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, VoxmeshError, onceEvent } from '@voxmesh/core';
@@ -169,7 +170,7 @@ describe('SipTransport on loopback', () => {
     const socket = createSocket('udp4');
     cleanups.push(() => socket.close());
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const firstReply = onceEvent(socket as never, 'message', timeout()) as Promise<[Buffer]>;
+    const firstReply = once(socket, 'message', timeout()) as Promise<[Buffer]>;
     const bad = options('UDP', '127.0.0.1', port)
       .toString()
       .replace('CSeq: 1 OPTIONS', 'CSeq: 1 INVITE');
@@ -195,12 +196,12 @@ describe('SipTransport on loopback', () => {
     const port = server.listening[0]?.local.port as number;
     const socket = connect(port, '127.0.0.1');
     cleanups.push(() => socket.destroy());
-    await onceEvent(socket as never, 'connect', timeout());
+    await once(socket, 'connect', timeout());
     socket.write('\r\n\r\n');
-    const [pong] = (await onceEvent(socket as never, 'data', timeout())) as [Buffer];
+    const [pong] = (await once(socket, 'data', timeout())) as [Buffer];
     expect(pong.toString()).toBe('\r\n');
     socket.write(`OPTIONS sip:x@h SIP/2.0\r\nX-Big: ${'a'.repeat(4096)}`);
-    await onceEvent(socket as never, 'close', timeout());
+    await once(socket, 'close', timeout());
     expect(server.connections).toHaveLength(0);
   });
 
@@ -214,7 +215,7 @@ describe('SipTransport on loopback', () => {
     await onceEvent(server, 'flowOpened', timeout());
     const b = connect(port, '127.0.0.1');
     cleanups.push(() => b.destroy());
-    await onceEvent(b as never, 'close', timeout());
+    await once(b, 'close', timeout());
     expect(server.connections).toHaveLength(1);
     const client = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }], {
       maxConnections: 0,
@@ -232,9 +233,7 @@ describe('SipTransport on loopback', () => {
     const client = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }]);
     await expect(
       client.connect({ protocol: 'TCP', host: '127.0.0.1', port }, timeout()),
-    ).rejects.toSatisfy(
-      (e) => VoxmeshError.is(e, 'SIP_CONNECT_FAILED') && (e).retryable,
-    );
+    ).rejects.toSatisfy((e) => VoxmeshError.is(e, 'SIP_CONNECT_FAILED') && e.retryable);
   });
 
   it('sends keep-alives over connections it opened and closes them when no pong comes (fake clock)', async () => {
@@ -281,7 +280,7 @@ describe('SipTransport on loopback', () => {
     clock.advance(59_000);
     expect(server.connections).toHaveLength(1);
     clock.advance(2_000);
-    await onceEvent(socket as never, 'close', timeout());
+    await once(socket, 'close', timeout());
     expect(server.connections).toHaveLength(0);
   });
 

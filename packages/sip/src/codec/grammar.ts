@@ -43,11 +43,32 @@ export function splitTopLevel(text: string, sep = ','): string[] {
 }
 
 // token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")  (RFC 3261 §25.1)
-const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+const TOKEN_CHARS = charTable("-.!%*_+`'~");
+
+/** A 128-entry table: 1 for alphanumerics and the given characters. */
+export function charTable(extra: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let c = 0x30; c <= 0x39; c++) table[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) table[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) table[c] = 1;
+  for (let i = 0; i < extra.length; i++) table[extra.charCodeAt(i)] = 1;
+  return table;
+}
+
+/** Whether every character of `text` is in `table` (and `text` is not empty). */
+export function allIn(text: string, table: Uint8Array): boolean {
+  const n = text.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || table[c] !== 1) return false;
+  }
+  return true;
+}
 
 /** Whether `text` is a `token` (RFC 3261 §25.1). */
 export function isToken(text: string): boolean {
-  return TOKEN_RE.test(text);
+  return allIn(text, TOKEN_CHARS);
 }
 
 /**
@@ -72,7 +93,7 @@ export function parseParams(text: string): SipParams | undefined {
       j++;
     }
     const name = text.slice(i, j).trim().toLowerCase();
-    if (name.length === 0 || !TOKEN_RE.test(name)) return undefined;
+    if (!allIn(name, TOKEN_CHARS)) return undefined;
     if (j < n && text.charCodeAt(j) === 0x3d) {
       j++;
       while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j++;

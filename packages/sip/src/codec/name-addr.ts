@@ -13,7 +13,15 @@
 
 import { VoxmeshError } from '@voxmesh/core';
 import { SipErrorCode } from './errors.js';
-import { type SipParams, formatParams, isToken, parseParams, quote } from './grammar.js';
+import {
+  type SipParams,
+  allIn,
+  charTable,
+  formatParams,
+  isToken,
+  parseParams,
+  quote,
+} from './grammar.js';
 import { type Uri, tryParseUri } from './uri.js';
 
 /** Fields of a {@link NameAddr}. */
@@ -26,16 +34,57 @@ export interface NameAddrInit {
   params?: SipParams | undefined;
 }
 
-/** A display name, a URI and header parameters. */
+/**
+ * A display name, a URI and header parameters.
+ *
+ * A NameAddr read from a message keeps its URI as text until {@link NameAddr.uri}
+ * is first read; a URI that turns out to be malformed then throws
+ * `SIP_INVALID_URI` (the structure — quotes, `<…>`, parameters — was checked
+ * when the message was parsed).
+ */
 export class NameAddr {
   displayName: string | undefined;
-  uri: Uri;
   params: SipParams;
+  #uri: Uri | undefined;
+  #uriText: string | undefined;
 
   constructor(init: NameAddrInit) {
     this.displayName = init.displayName;
-    this.uri = init.uri;
+    this.#uri = init.uri;
     this.params = init.params ?? {};
+  }
+
+  /** @internal A NameAddr whose URI is parsed on first use. */
+  static _lazy(displayName: string | undefined, uriText: string, params: SipParams): NameAddr {
+    const value = new NameAddr({ displayName, uri: undefined as unknown as Uri, params });
+    value.#uriText = uriText;
+    return value;
+  }
+
+  /** The address. */
+  get uri(): Uri {
+    if (this.#uri === undefined) {
+      const text = this.#uriText ?? '';
+      const parsed = tryParseUri(text);
+      if (parsed === undefined) {
+        throw new VoxmeshError(
+          SipErrorCode.SIP_INVALID_URI,
+          `Invalid URI: ${JSON.stringify(text)}`,
+        );
+      }
+      this.#uri = parsed;
+    }
+    return this.#uri;
+  }
+
+  set uri(value: Uri) {
+    this.#uri = value;
+    this.#uriText = undefined;
+  }
+
+  /** The URI as text (as received when it has not been parsed or changed). */
+  get uriText(): string {
+    return this.#uri === undefined ? (this.#uriText ?? '') : this.#uri.toString();
   }
 
   /** The `tag` parameter (RFC 3261 §19.3), used in From and To. */
@@ -50,9 +99,11 @@ export class NameAddr {
 
   /** A deep copy. */
   clone(): NameAddr {
+    if (this.#uri === undefined)
+      return NameAddr._lazy(this.displayName, this.#uriText ?? '', { ...this.params });
     return new NameAddr({
       displayName: this.displayName,
-      uri: this.uri.clone(),
+      uri: this.#uri.clone(),
       params: { ...this.params },
     });
   }
@@ -65,7 +116,7 @@ export class NameAddr {
         ? `${this.displayName} `
         : `${quote(this.displayName)} `;
     }
-    return `${out}<${this.uri.toString()}>${formatParams(this.params)}`;
+    return `${out}<${this.uriText}>${formatParams(this.params)}`;
   }
 }
 
@@ -75,6 +126,34 @@ function isDisplayTokens(text: string): boolean {
 
 /** Parses a `name-addr` or `addr-spec` with header parameters, or returns `undefined`. */
 export function tryParseNameAddr(text: string): NameAddr | undefined {
+  const parsed = scanNameAddr(text);
+  if (parsed === undefined) return undefined;
+  try {
+    return parsed.uri === undefined ? undefined : parsed;
+  } catch {
+    return undefined;
+  }
+}
+
+const SCHEME_CHARS = charTable('+-.');
+
+/** Whether `text` looks like an absolute URI: `scheme:` and no whitespace, quotes or angle brackets. */
+function plausibleUri(text: string): boolean {
+  const colon = text.indexOf(':');
+  if (colon <= 0 || colon === text.length - 1 || !allIn(text.slice(0, colon), SCHEME_CHARS))
+    return false;
+  for (let i = colon + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/**
+ * @internal Parses the structure of a `name-addr` or `addr-spec` and its
+ * parameters; the URI itself is parsed on first use.
+ */
+export function scanNameAddr(text: string): NameAddr | undefined {
   const value = text.trim();
   if (value.length === 0) return undefined;
   let displayName: string | undefined;
@@ -117,11 +196,10 @@ export function tryParseNameAddr(text: string): NameAddr | undefined {
     rest = semi < 0 ? '' : value.slice(semi);
     if (uriText.includes('?') || uriText.includes(',')) return undefined;
   }
-  const uri = tryParseUri(uriText);
-  if (uri === undefined) return undefined;
+  if (!plausibleUri(uriText)) return undefined;
   const params = parseParams(rest);
   if (params === undefined) return undefined;
-  return new NameAddr({ displayName, uri, params });
+  return NameAddr._lazy(displayName, uriText, params);
 }
 
 /**

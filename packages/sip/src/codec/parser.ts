@@ -15,7 +15,7 @@
 import { tryParseCSeq, tryParseVia } from './header-values.js';
 import { SipHeaders, headerKey } from './headers.js';
 import { isToken, parseDigits, splitTopLevel } from './grammar.js';
-import { tryParseNameAddr } from './name-addr.js';
+import { type NameAddr, scanNameAddr } from './name-addr.js';
 import { AbsoluteUri, SipUri, tryParseUri } from './uri.js';
 import { type SipMessage, SipRequest, SipResponse } from '../message.js';
 
@@ -79,15 +79,24 @@ export function parseMessage(buf: Buffer): ParseResult {
   }
 }
 
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const LFLF = Buffer.from('\n\n');
+
 function findHeaderEnd(buf: Buffer, start: number): { end: number; bodyStart: number } | undefined {
-  let i = buf.indexOf('\n', start);
+  const crlf = buf.indexOf(CRLFCRLF, start);
+  // The header section ends at the first CRLFCRLF unless a bare-LF empty line comes first.
+  if (crlf >= 0 && buf.subarray(start, crlf).indexOf(LFLF) < 0) {
+    return { end: crlf, bodyStart: crlf + 4 };
+  }
+  // Bare LF line ends (tolerated, RFC 3261 §7 asks for CRLF); the empty line may mix both.
+  let i = buf.indexOf(LF, start);
   while (i >= 0) {
     const next = buf[i + 1];
     if (next === LF) return { end: i > start && buf[i - 1] === CR ? i - 1 : i, bodyStart: i + 2 };
     if (next === CR && buf[i + 2] === LF) {
       return { end: buf[i - 1] === CR ? i - 1 : i, bodyStart: i + 3 };
     }
-    i = buf.indexOf('\n', i + 1);
+    i = buf.indexOf(LF, i + 1);
   }
   return undefined;
 }
@@ -109,8 +118,13 @@ function parse(buf: Buffer): ParseResult {
     bodyStart = found.bodyStart;
   }
   const head = buf.toString('utf8', start, headEnd);
-  const lines = head.split('\n');
-  let firstLine = stripCr(lines[0] ?? '');
+  // Fast path: CRLF everywhere. Otherwise split at LF and let a bare CR show up as a problem.
+  const crlfs = count(head, '\r\n');
+  const strict = count(head, '\n') === crlfs && count(head, '\r') === crlfs;
+  const lines = strict ? [] : head.split('\n');
+  let firstLineEnd = strict ? head.indexOf('\r\n') : -1;
+  if (strict && firstLineEnd < 0) firstLineEnd = head.length;
+  let firstLine = strict ? head.slice(0, firstLineEnd) : stripCr(lines[0] ?? '');
   if (!firstLine.startsWith('SIP/') && firstLine !== firstLine.trimEnd()) {
     problem = 'whitespace at the end of the start line';
     firstLine = firstLine.trimEnd();
@@ -138,8 +152,10 @@ function parse(buf: Buffer): ParseResult {
     if (!isToken(method)) return drop('malformed request line');
     uriText = firstLine.slice(sp1 + 1, sp2);
     const version = firstLine.slice(sp2 + 1);
-    if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return drop('malformed request line');
-    versionOk = version.toUpperCase() === 'SIP/2.0';
+    if (version !== 'SIP/2.0') {
+      if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return drop('malformed request line');
+      versionOk = version.toUpperCase() === 'SIP/2.0';
+    }
     if (
       problem === undefined &&
       (uriText.length === 0 || uriText !== uriText.trim() || uriText.includes(' '))
@@ -150,16 +166,17 @@ function parse(buf: Buffer): ParseResult {
 
   // Header fields; folded lines (starting with SP/HT) continue the previous one (RFC 3261 §7.3.1).
   const headers = new SipHeaders();
+  if (strict) {
+    const found = scanHeaders(head, firstLineEnd + 2, headers);
+    problem ??= found;
+  }
   let name: string | undefined;
+  let key = '';
   let value = '';
-  const flush = (): void => {
-    if (name === undefined) return;
-    headers._push(name, headerKey(name), value.trim());
-    name = undefined;
-  };
   for (let i = 1; i < lines.length; i++) {
-    let line = stripCr(lines[i] as string);
-    if (line.includes('\r')) {
+    let line = lines[i] as string;
+    if (!strict) line = stripCr(line);
+    if (!strict && line.includes('\r')) {
       // A bare CR inside a line is not SIP (RFC 3261 §7.3.1); keep the line readable for a 400.
       problem ??= 'bare CR inside a header line';
       line = line.replace(/\r/g, ' ');
@@ -170,7 +187,8 @@ function parse(buf: Buffer): ParseResult {
       else value += ` ${line.trim()}`;
       continue;
     }
-    flush();
+    if (name !== undefined) headers._push(name, key, value.trim());
+    name = undefined;
     const colon = line.indexOf(':');
     if (colon <= 0) {
       problem ??= `header line without a colon: ${JSON.stringify(line.slice(0, 60))}`;
@@ -178,14 +196,22 @@ function parse(buf: Buffer): ParseResult {
     }
     // HCOLON = *( SP / HTAB ) ":" SWS  (RFC 3261 §25.1)
     const rawName = line.slice(0, colon).trimEnd();
+    const known = KNOWN_KEYS.get(rawName);
+    if (known !== undefined) {
+      name = rawName;
+      key = known;
+      value = line.slice(colon + 1);
+      continue;
+    }
     if (!isToken(rawName)) {
       problem ??= `invalid header name ${JSON.stringify(rawName.slice(0, 60))}`;
       continue;
     }
     name = rawName;
+    key = headerKey(rawName);
     value = line.slice(colon + 1);
   }
-  flush();
+  if (name !== undefined) headers._push(name, key, value.trim());
 
   // Body (RFC 3261 §18.3): Content-Length bytes; extra bytes are discarded.
   let body: Buffer;
@@ -236,6 +262,142 @@ function parse(buf: Buffer): ParseResult {
   return { ok: true, message: request };
 }
 
+// Header names as commonly written, mapped to their lookup keys without lower-casing each time.
+const KNOWN_KEYS = new Map<string, string>();
+for (const name of [
+  'Via',
+  'From',
+  'To',
+  'Call-ID',
+  'CSeq',
+  'Contact',
+  'Max-Forwards',
+  'Content-Length',
+  'Content-Type',
+  'Allow',
+  'Supported',
+  'Require',
+  'Proxy-Require',
+  'Unsupported',
+  'User-Agent',
+  'Server',
+  'Route',
+  'Record-Route',
+  'Expires',
+  'Min-Expires',
+  'Authorization',
+  'WWW-Authenticate',
+  'Proxy-Authenticate',
+  'Proxy-Authorization',
+  'Authentication-Info',
+  'Accept',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Event',
+  'Allow-Events',
+  'Subscription-State',
+  'Session-Expires',
+  'Min-SE',
+  'Date',
+  'Timestamp',
+  'Subject',
+  'Reason',
+  'RSeq',
+  'RAck',
+  'Refer-To',
+  'Referred-By',
+  'Replaces',
+  'P-Asserted-Identity',
+  'P-Preferred-Identity',
+  'Privacy',
+  'Warning',
+  'Call-Info',
+  'Alert-Info',
+  'Organization',
+  'Content-Disposition',
+  'Content-Encoding',
+  'Retry-After',
+  'Path',
+  'Priority',
+  'Reply-To',
+  'In-Reply-To',
+  'MIME-Version',
+  'Error-Info',
+  'Identity',
+  'Diversion',
+  'Remote-Party-ID',
+  'X-Asterisk-HangupCause',
+]) {
+  KNOWN_KEYS.set(name, headerKey(name));
+  KNOWN_KEYS.set(name.toLowerCase(), headerKey(name));
+}
+for (const c of 'abcdefijklmnorstuvxy') {
+  KNOWN_KEYS.set(c, headerKey(c));
+  KNOWN_KEYS.set(c.toUpperCase(), headerKey(c));
+}
+
+/**
+ * Reads the header fields of a CRLF-only header section from `pos` into
+ * `headers` without splitting it into lines first. Returns the first problem.
+ */
+function scanHeaders(head: string, pos: number, headers: SipHeaders): string | undefined {
+  let problem: string | undefined;
+  let name: string | undefined;
+  let key = '';
+  let value = '';
+  const n = head.length;
+  while (pos < n) {
+    let eol = head.indexOf('\r\n', pos);
+    if (eol < 0) eol = n;
+    const c = head.charCodeAt(pos);
+    if (c === 0x20 || c === 0x09) {
+      // A folded line continues the previous field (RFC 3261 §7.3.1).
+      if (name === undefined) problem ??= 'continuation line before any header';
+      else value += ` ${head.slice(pos, eol).trim()}`;
+      pos = eol + 2;
+      continue;
+    }
+    if (name !== undefined) headers._push(name, key, value);
+    name = undefined;
+    const colon = head.indexOf(':', pos);
+    if (colon < 0 || colon > eol || colon === pos) {
+      problem ??= `header line without a colon: ${JSON.stringify(head.slice(pos, Math.min(eol, pos + 60)))}`;
+      pos = eol + 2;
+      continue;
+    }
+    // HCOLON = *( SP / HTAB ) ":" SWS  (RFC 3261 §25.1)
+    let nameEnd = colon;
+    while (nameEnd > pos && isWsp(head.charCodeAt(nameEnd - 1))) nameEnd--;
+    let vs = colon + 1;
+    while (vs < eol && isWsp(head.charCodeAt(vs))) vs++;
+    let ve = eol;
+    while (ve > vs && isWsp(head.charCodeAt(ve - 1))) ve--;
+    const rawName = head.slice(pos, nameEnd);
+    pos = eol + 2;
+    const known = KNOWN_KEYS.get(rawName);
+    if (known !== undefined) key = known;
+    else if (isToken(rawName)) key = headerKey(rawName);
+    else {
+      problem ??= `invalid header name ${JSON.stringify(rawName.slice(0, 60))}`;
+      continue;
+    }
+    name = rawName;
+    value = head.slice(vs, ve);
+  }
+  if (name !== undefined) headers._push(name, key, value.trim());
+  return problem;
+}
+
+function isWsp(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+function count(text: string, char: string): number {
+  let n = 0;
+  for (let i = text.indexOf(char); i >= 0; i = text.indexOf(char, i + 1)) n++;
+  return n;
+}
+
 function stripCr(line: string): string {
   return line.charCodeAt(line.length - 1) === CR ? line.slice(0, -1) : line;
 }
@@ -247,20 +409,25 @@ function stripCr(line: string): string {
  */
 function checkMandatory(message: SipMessage): string | undefined {
   const h = message.headers;
-  const vias = h.list('via');
-  if (vias.length === 0) return 'missing Via';
-  for (const text of vias) if (tryParseVia(text) === undefined) return 'malformed Via';
-  const from = h.getAll('from');
-  if (from.length !== 1) return from.length === 0 ? 'missing From' : 'more than one From';
-  if (tryParseNameAddr(from[0] as string) === undefined) return 'malformed From';
-  const to = h.getAll('to');
-  if (to.length !== 1) return to.length === 0 ? 'missing To' : 'more than one To';
-  if (tryParseNameAddr(to[0] as string) === undefined) return 'malformed To';
+  // Only the top Via matters to this element (RFC 3261 §18.2.1, §18.1.2); the rest are parsed on use.
+  const firstVia = h.get('via');
+  if (firstVia === undefined) return 'missing Via';
+  const viaTexts = splitTopLevel(firstVia);
+  const topVia = tryParseVia(viaTexts[0] as string);
+  if (topVia === undefined) return 'malformed Via';
+  const fromTexts = h.getAll('from');
+  if (fromTexts.length !== 1) return fromTexts.length === 0 ? 'missing From' : 'more than one From';
+  const from = scanNameAddr(fromTexts[0] as string);
+  if (from === undefined) return 'malformed From';
+  const toTexts = h.getAll('to');
+  if (toTexts.length !== 1) return toTexts.length === 0 ? 'missing To' : 'more than one To';
+  const to = scanNameAddr(toTexts[0] as string);
+  if (to === undefined) return 'malformed To';
   const callIds = h.getAll('call-id');
   if (callIds.length !== 1)
     return callIds.length === 0 ? 'missing Call-ID' : 'more than one Call-ID';
   // Call-ID = callid = word [ "@" word ]  (RFC 3261 §25.1): no whitespace inside
-  if (!/^[^\s]+$/.test(callIds[0] as string)) return 'malformed Call-ID';
+  if (hasWhitespace(callIds[0] as string)) return 'malformed Call-ID';
   const cseqs = h.getAll('cseq');
   if (cseqs.length !== 1) return cseqs.length === 0 ? 'missing CSeq' : 'more than one CSeq';
   const cseq = tryParseCSeq(cseqs[0] as string);
@@ -274,14 +441,31 @@ function checkMandatory(message: SipMessage): string | undefined {
     }
     const expires = h.get('expires');
     if (expires !== undefined && parseDigits(expires) === undefined) return 'malformed Expires';
-    const contacts = h.getAll('contact');
-    if (contacts.length > 0 && !(contacts.length === 1 && contacts[0] === '*')) {
-      for (const line of contacts) {
+    const contactLines = h.getAll('contact');
+    if (contactLines.length > 0 && !(contactLines.length === 1 && contactLines[0] === '*')) {
+      const contacts: NameAddr[] = [];
+      for (const line of contactLines) {
         for (const text of splitTopLevel(line)) {
-          if (tryParseNameAddr(text) === undefined) return 'malformed Contact';
+          const contact = scanNameAddr(text);
+          if (contact === undefined) return 'malformed Contact';
+          contacts.push(contact);
         }
       }
+      message._prime('contact', contacts);
     }
   }
+  // The accessors reuse what was parsed here.
+  message._prime('topVia', topVia);
+  message._prime('from', from);
+  message._prime('to', to);
+  message._prime('cseq', cseq);
   return undefined;
+}
+
+function hasWhitespace(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09) return true;
+  }
+  return false;
 }

@@ -12,7 +12,14 @@
 
 import { VoxmeshError } from '@voxmesh/core';
 import { SipErrorCode } from './errors.js';
-import { type SipParams, formatParams, parseDigits, parseParams } from './grammar.js';
+import {
+  type SipParams,
+  allIn,
+  charTable,
+  formatParams,
+  parseDigits,
+  parseParams,
+} from './grammar.js';
 
 /** Fields of a {@link SipUri}. */
 export interface SipUriInit {
@@ -131,14 +138,46 @@ export class AbsoluteUri {
 /** A URI of any scheme. */
 export type Uri = SipUri | TelUri | AbsoluteUri;
 
-// hostname = *( domainlabel "." ) toplabel [ "." ]  (RFC 3261 §25.1)
-const HOSTNAME_RE =
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?$/;
+// hostname = *( domainlabel "." ) toplabel [ "." ]; domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum  (RFC 3261 §25.1)
+function isHostname(host: string): boolean {
+  const n = host.length;
+  if (n === 0) return false;
+  let labelStart = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i === n ? 0x2e : host.charCodeAt(i);
+    if (c === 0x2e) {
+      if (i === labelStart) return i === n && n > 1; // a trailing dot is allowed, an empty label is not
+      if (host.charCodeAt(labelStart) === 0x2d || host.charCodeAt(i - 1) === 0x2d) return false;
+      labelStart = i + 1;
+    } else if (!(
+      c === 0x2d ||
+      (c >= 0x30 && c <= 0x39) ||
+      ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a)
+    )) {
+      return false;
+    }
+  }
+  return true;
+}
 const IPV6_RE = /^[0-9A-Fa-f:.]+$/;
 const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 // user = 1*( unreserved / escaped / user-unreserved )  (RFC 3261 §25.1)
-const USER_RE = /^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$/;
-const PASSWORD_RE = /^(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*$/;
+// user = 1*( unreserved / escaped / user-unreserved ); password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+const USER_CHARS = charTable("-_.!~*'()&=+$,;?/%");
+const PASSWORD_CHARS = charTable("-_.!~*'()&=+$,%");
+const ESCAPE_RE = /%(?![0-9A-Fa-f]{2})/;
+
+function isEscapedText(text: string, table: Uint8Array): boolean {
+  return allIn(text, table) && (!text.includes('%') || !ESCAPE_RE.test(text));
+}
+
+function hasForbidden(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c === 0x22 || c === 0x3c || c === 0x3e || c === 0x7f) return true;
+  }
+  return false;
+}
 const TEL_RE = /^[0-9A-Fa-f*#+\-.()pPwW]+$/;
 
 /** A parsed `host[:port]`. */
@@ -164,7 +203,7 @@ export function parseHostPort(text: string): HostPort | undefined {
     const colon = text.indexOf(':');
     host = colon < 0 ? text : text.slice(0, colon);
     rest = colon < 0 ? '' : text.slice(colon);
-    if (!HOSTNAME_RE.test(host)) return undefined;
+    if (!isHostname(host)) return undefined;
   }
   if (rest.length === 0) return { host, port: undefined };
   if (rest.charCodeAt(0) !== 0x3a) return undefined;
@@ -181,7 +220,7 @@ export function tryParseUri(text: string): Uri | undefined {
   const rest = text.slice(colon + 1);
   if (scheme === 'sip' || scheme === 'sips') return parseSipUriParts(scheme, rest);
   if (scheme === 'tel') return parseTelUri(rest);
-  if (!SCHEME_RE.test(scheme) || rest.length === 0 || /[\s<>"]/.test(rest)) return undefined;
+  if (!SCHEME_RE.test(scheme) || rest.length === 0 || hasForbidden(rest)) return undefined;
   return new AbsoluteUri({ scheme, value: rest });
 }
 
@@ -216,7 +255,7 @@ export function parseSipUri(text: string): SipUri {
 
 function parseSipUriParts(scheme: 'sip' | 'sips', b: string): SipUri | undefined {
   let rest = b;
-  if (rest.length === 0 || /[\s<>"]/.test(rest)) return undefined;
+  if (rest.length === 0 || hasForbidden(rest)) return undefined;
   let user: string | undefined;
   let password: string | undefined;
   // RFC 3261 §19.1.1: the userinfo ends with '@'; the user part may contain ';' and '?'.
@@ -228,9 +267,9 @@ function parseSipUriParts(scheme: 'sip' | 'sips', b: string): SipUri | undefined
     user = pc < 0 ? userinfo : userinfo.slice(0, pc);
     if (pc >= 0) {
       password = userinfo.slice(pc + 1);
-      if (!PASSWORD_RE.test(password)) return undefined;
+      if (password.length > 0 && !isEscapedText(password, PASSWORD_CHARS)) return undefined;
     }
-    if (!USER_RE.test(user)) return undefined;
+    if (!isEscapedText(user, USER_CHARS)) return undefined;
   }
   const q = rest.indexOf('?');
   const beforeHeaders = q < 0 ? rest : rest.slice(0, q);
