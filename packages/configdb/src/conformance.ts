@@ -72,8 +72,7 @@ async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise
  *
  * @example
  * ```ts
- * import { test } from 'vitest';
- * import { configBackendSuite } from '@voxmesh/configdb/testing';
+ * // test: vitest's or node:test's; configBackendSuite: from '@voxmesh/configdb/testing'
  * configBackendSuite({
  *   test,
  *   factory: async ({ retainChanges }) => {

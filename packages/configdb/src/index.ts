@@ -23,3 +23,6 @@ export { Collection } from './collection.js';
 export type { CollectionOptions, CollectionChange } from './collection.js';
 export { ConfigView } from './view.js';
 export type { ConfigViewOptions, ConfigViewEvents } from './view.js';
+export { TcpTransport } from './tcp-transport.js';
+export type { TcpTransportOptions, TcpTransportTls, TcpAddress, TcpPeer } from './tcp-transport.js';
+export { parseReplicationMessage } from './messages.js';

@@ -10,9 +10,11 @@ it('exports exactly the public API of @voxmesh/configdb', async () => {
     'ConfigReplica',
     'ConfigView',
     'HybridLogicalClock',
+    'TcpTransport',
     'compareHlc',
     'compareStamps',
     'padSeq',
+    'parseReplicationMessage',
   ]);
 });
 
