@@ -703,6 +703,16 @@ export function historyStoreSuite(options: HistoryStoreSuiteOptions): void {
       'invalid since',
     );
     await rejectsWith(
+      () => store.queryCdrs({ tenantId: t, disposition: 'maybe' as 'busy' }),
+      ErrorCode.INVALID_INPUT,
+      'unknown disposition',
+    );
+    await rejectsWith(
+      () => store.queryCdrs({ tenantId: t, user: '200', disposition: 'maybe' as 'busy' }),
+      ErrorCode.INVALID_INPUT,
+      'unknown disposition with a user',
+    );
+    await rejectsWith(
       () => store.queryCdrs({ tenantId: '' }),
       ErrorCode.INVALID_INPUT,
       'empty tenant',

@@ -28,6 +28,7 @@ import {
   decodeCursor,
   encodeCursor,
   checkArray,
+  checkDisposition,
   normalizeActivity,
   normalizeCdr,
   type Activity,
@@ -356,7 +357,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
     } else if (query.number !== undefined) {
       prefix = key(P.number, tenantId, checkFilter(query.number, 'number'), '');
     } else if (query.disposition !== undefined) {
-      prefix = key(P.disposition, tenantId, checkFilter(query.disposition, 'disposition'), '');
+      prefix = key(P.disposition, tenantId, checkDisposition(query.disposition), '');
     } else {
       prefix = key(P.cdr, tenantId, '');
     }
@@ -365,7 +366,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
       filters.push((c) => c.from === n || c.to === n);
     }
     if (query.disposition !== undefined && (query.user ?? query.number) !== undefined) {
-      const d = query.disposition;
+      const d = checkDisposition(query.disposition);
       filters.push((c) => c.disposition === d);
     }
     const primary = prefix.startsWith(P.cdr + SEP);

@@ -606,3 +606,11 @@ export function buildStatistics(
 export function checkArray(value: unknown, what: string): void {
   if (!Array.isArray(value)) throw new TypeError(`${what} expects an array`);
 }
+
+/** Checks a disposition filter. Throws `INVALID_INPUT`. */
+export function checkDisposition(value: unknown): CallDisposition {
+  if (!CALL_DISPOSITIONS.includes(value as CallDisposition)) {
+    throw invalid(`disposition must be one of ${CALL_DISPOSITIONS.join(', ')}`);
+  }
+  return value as CallDisposition;
+}

@@ -36,6 +36,9 @@
  * monitor (every 60 s, on the primary) deletes expired documents.
  * `purgeExpired()` does the same at once.
  *
+ * Needs MongoDB 5.0 or later (`$dateTrunc`), as a replica set or sharded
+ * cluster for `{ w: 'majority' }` and retryable writes.
+ *
  * @packageDocumentation
  */
 
@@ -65,6 +68,7 @@ import { HistoryMetrics } from './metrics.js';
 import {
   buildStatistics,
   checkArray,
+  checkDisposition,
   checkLimit,
   checkRange,
   checkRetention,
@@ -397,10 +401,7 @@ export class MongoHistoryStore implements HistoryStore {
     if (query.user !== undefined) filter.users = checkFilter(query.user, 'user');
     if (query.number !== undefined) filter.numbers = checkFilter(query.number, 'number');
     if (query.disposition !== undefined) {
-      filter.disposition = checkFilter(
-        query.disposition,
-        'disposition',
-      ) as CdrDocument['disposition'];
+      filter.disposition = checkDisposition(query.disposition);
     }
     if (after !== undefined) {
       const t = new Date(after.time);
@@ -545,10 +546,16 @@ export class MongoHistoryStore implements HistoryStore {
       ...this.statisticsPipeline(options).slice(0, 2),
       {
         $project: {
-          _id: { tenantId, granularity: options.granularity, timeZone, start: '$_id' },
-          tenantId,
-          granularity: options.granularity,
-          timeZone,
+          // $literal: a value that starts with `$` must not be read as a field path.
+          _id: {
+            tenantId: { $literal: tenantId },
+            granularity: { $literal: options.granularity },
+            timeZone: { $literal: timeZone },
+            start: '$_id',
+          },
+          tenantId: { $literal: tenantId },
+          granularity: { $literal: options.granularity },
+          timeZone: { $literal: timeZone },
           start: '$_id',
           calls: 1,
           answered: 1,

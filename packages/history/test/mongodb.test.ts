@@ -382,10 +382,15 @@ describe('MongoHistoryStore driver calls', () => {
     expect(pipeline.slice(2)).toEqual([
       {
         $project: {
-          _id: { tenantId: 'demo.local', granularity: 'hour', timeZone: 'UTC', start: '$_id' },
-          tenantId: 'demo.local',
-          granularity: 'hour',
-          timeZone: 'UTC',
+          _id: {
+            tenantId: { $literal: 'demo.local' },
+            granularity: { $literal: 'hour' },
+            timeZone: { $literal: 'UTC' },
+            start: '$_id',
+          },
+          tenantId: { $literal: 'demo.local' },
+          granularity: { $literal: 'hour' },
+          timeZone: { $literal: 'UTC' },
           start: '$_id',
           calls: 1,
           answered: 1,
