@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FakeClock, VoxmeshError } from '@voxmesh/core';
+import { peakFrequency } from './helpers/sox.js';
 import {
   loadPrompt,
   MediaClock,
@@ -182,19 +183,3 @@ describe('Recorder', () => {
     expect(Buffer.from(data).readInt16LE(data.length - 2)).toBe(3000);
   });
 });
-
-/** The peak bin of `sox stat -freq` output ("freq  power" lines). */
-export function peakFrequency(statOutput: string): number {
-  let best = 0;
-  let bestPower = -Infinity;
-  for (const line of statOutput.split('\n')) {
-    const m = /^\s*([\d.]+)\s+([\d.eE+-]+)\s*$/.exec(line);
-    if (!m) continue;
-    const power = Number(m[2]);
-    if (power > bestPower) {
-      bestPower = power;
-      best = Number(m[1]);
-    }
-  }
-  return best;
-}
