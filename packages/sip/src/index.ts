@@ -40,6 +40,8 @@ export type {
   CreateResponseOptions,
 } from './message.js';
 export { parseMessage } from './codec/parser.js';
+export { SipStreamFramer } from './codec/framer.js';
+export type { SipStreamFramerOptions, StreamFrame } from './codec/framer.js';
 export type { ParseResult, ParseSuccess, ParseDrop, ParseReject } from './codec/parser.js';
 
 // Transports (RFC 3261 §18, RFC 3581, RFC 5626 keep-alives, RFC 7118 WebSocket).
@@ -155,6 +157,49 @@ export type {
   SendRequestOptions,
   ReceivedRequest,
 } from './transaction/transaction-layer.js';
+
+// Dialogs (RFC 3261 §12).
+export { Dialog, generateTag, generateCallId } from './dialog/dialog.js';
+export type { DialogInit, DialogState, DialogRequestOptions } from './dialog/dialog.js';
+
+// User agents and calls (RFC 3261 §8, §13–15; RFC 3262, 3311, 3515, 3891, 3892, 4028, 3326).
+export { UserAgent } from './ua/user-agent.js';
+export type {
+  UserAgentOptions,
+  UserAgentEvents,
+  RequestContext,
+  RequestHandler,
+  UseOptions,
+  UaRequestOptions,
+  UaInviteOptions,
+  UaRegisterOptions,
+} from './ua/user-agent.js';
+export { Call, formatReason, ALLOW } from './ua/call.js';
+export type {
+  CallState,
+  CallEnd,
+  CallEvents,
+  CallDelegate,
+  CallHost,
+  InDialogRequest,
+  ResponseSpec,
+  ReasonOptions,
+  CallProgressOptions,
+  CallAcceptOptions,
+  CallRejectOptions,
+  CallEndOptions,
+  CallRequestOptions,
+  CallReferOptions,
+  SessionTimerOptions,
+} from './ua/call.js';
+export type {
+  UaTransport,
+  UaFlow,
+  UaTarget,
+  UaProtocol,
+  UaConnectOptions,
+} from './ua/ua-transport.js';
+// ---- end: transactions, dialogs, user agents and digest authentication ----
 
 // Registrar and location service (RFC 3261 §10.3, RFC 5626 flows).
 export { Registrar, canonicalAor } from './registrar/registrar.js';

@@ -12,3 +12,18 @@ export type {
   SuiteTestFunction,
   SuiteExpect,
 } from './registrar/binding-store-suite.js';
+
+// ---- Virtual phone and in-memory network (user-agent layer) ----
+
+export { VirtualPhone } from './ua/virtual-phone.js';
+export type {
+  VirtualPhoneOptions,
+  VirtualPhoneState,
+  VirtualPhoneEvents,
+  VirtualPhoneCallOptions,
+  VirtualPhoneTransferOptions,
+  RecordedMessage,
+} from './ua/virtual-phone.js';
+export { MemoryNetwork } from './ua/memory-network.js';
+export type { MemoryTransportOptions, DropRule } from './ua/memory-network.js';
+// ---- end: virtual phone and in-memory network ----

@@ -5,8 +5,11 @@ import { expect, it } from 'vitest';
 it('exports exactly the public API of @voxmesh/sip', async () => {
   const api = await import('@voxmesh/sip');
   expect(Object.keys(api).sort()).toEqual([
+    'ALLOW',
     'AbsoluteUri',
     'BRANCH_MAGIC_COOKIE',
+    'Call',
+    'Dialog',
     'DigestAuthenticator',
     'DigestClient',
     'InviteClientTransaction',
@@ -23,6 +26,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'SipRequest',
     'SipResponse',
     'SipResponseError',
+    'SipStreamFramer',
     'SipTransport',
     'SipUaErrorCode',
     'SipUri',
@@ -30,6 +34,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'TelUri',
     'TransactionBase',
     'TransactionLayer',
+    'UserAgent',
     'Via',
     'buildNonSuccessAck',
     'canonicalAor',
@@ -40,7 +45,10 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'defaultPort',
     'digestHash',
     'formatParams',
+    'formatReason',
     'generateBranch',
+    'generateCallId',
+    'generateTag',
     'headerKey',
     'normalizeDigestAlgorithm',
     'parseAuthHeader',
@@ -73,5 +81,5 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
 
 it('exports exactly the public API of @voxmesh/sip/testing', async () => {
   const api = await import('@voxmesh/sip/testing');
-  expect(Object.keys(api).sort()).toEqual(['bindingStoreSuite']);
+  expect(Object.keys(api).sort()).toEqual(['MemoryNetwork', 'VirtualPhone', 'bindingStoreSuite']);
 });

@@ -24,6 +24,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
+  type Counter,
   type Clock,
   type Logger,
   Metrics,
@@ -31,7 +32,7 @@ import {
   silentLogger,
   throwIfAborted,
 } from '@voxmesh/core';
-import type { Counter } from 'prom-client';
+
 import {
   type DigestAlgorithm,
   type DigestCredentials,

@@ -5,8 +5,15 @@
  * @module
  */
 
-import { type Clock, type Logger, Metrics, systemClock, silentLogger } from '@voxmesh/core';
-import type { Gauge } from 'prom-client';
+import {
+  type Gauge,
+  type Clock,
+  type Logger,
+  Metrics,
+  systemClock,
+  silentLogger,
+} from '@voxmesh/core';
+
 import type { SipRequest, SipResponse } from '../message.js';
 import { InviteClientTransaction, NonInviteClientTransaction } from './client-transaction.js';
 import { InviteServerTransaction, NonInviteServerTransaction } from './server-transaction.js';
