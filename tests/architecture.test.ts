@@ -36,7 +36,10 @@ const importPattern =
   /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s+['"]([^'"]+)['"]/gm;
 
 function imports(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
+  // Code examples in doc comments are not imports.
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   return [...text.matchAll(importPattern)].map((m) => (m[1] ?? m[2] ?? m[3]) as string);
 }
 
