@@ -298,13 +298,13 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
 
   // ---- CallChannel ------------------------------------------------------
 
-  answer(_options: AnswerOptions = {}): Promise<void> {
+  async answer(_options: AnswerOptions = {}): Promise<void> {
     this.#assertLive('answer');
     if (this.#state !== 'answered') this.#setState('answered');
     return Promise.resolve();
   }
 
-  play(
+  async play(
     sources: PromptSource | readonly PromptSource[],
     options: PlayOptions = {},
   ): Promise<PlayResult> {
@@ -375,7 +375,7 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
     });
   }
 
-  collectDigits(options: CollectDigitsOptions = {}): Promise<CollectDigitsResult> {
+  async collectDigits(options: CollectDigitsOptions = {}): Promise<CollectDigitsResult> {
     this.#assertLive('collectDigits');
     const settings = digitCollectorSettings(options);
     const queued = this.#queue;
@@ -402,7 +402,7 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
     });
   }
 
-  record(options: RecordOptions): Promise<RecordResult> {
+  async record(options: RecordOptions): Promise<RecordResult> {
     this.#assertLive('record');
     if (typeof options.key !== 'string' || options.key === '')
       throw new TypeError('record() needs a key');
@@ -461,7 +461,7 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
     return final;
   }
 
-  transfer(target: BridgeTarget, _options: TransferOptions = {}): Promise<void> {
+  async transfer(target: BridgeTarget, _options: TransferOptions = {}): Promise<void> {
     this.#assertLive('transfer');
     this.#record({ type: 'transfer', target });
     this.#end('local', 'transferred');

@@ -26,3 +26,6 @@ export type {
   MockHandler,
   MockWebServiceOptions,
 } from './mock-web-service.js';
+
+export { callChannelSuite } from './call-channel-suite.js';
+export type { CallChannelHarness, CallChannelSuiteOptions } from './call-channel-suite.js';

@@ -82,6 +82,7 @@ it('exports exactly the public API of @voxmesh/core/testing', async () => {
     'FakeClock',
     'MockWebService',
     'SimulatedCall',
+    'callChannelSuite',
     'simulateCall',
   ]);
 });

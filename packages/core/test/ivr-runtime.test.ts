@@ -392,8 +392,8 @@ describe('runtime guards', () => {
   it('operations on an ended call reject with INVALID_STATE', async () => {
     const call = new SimulatedCall();
     await call.hangup();
-    expect(() => call.play({ prompt: 'x' })).toThrow(
-      expect.objectContaining({ code: ErrorCode.INVALID_STATE }) as Error,
-    );
+    await expect(call.play({ prompt: 'x' })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_STATE,
+    });
   });
 });
