@@ -43,7 +43,7 @@ import {
   DigestAuthenticator,
   type DigestVerifyResult,
 } from '../auth/digest-server.js';
-import { parseDigestCredentials } from '../auth/auth-header.js';
+import { type DigestAlgorithm, parseDigestCredentials } from '../auth/auth-header.js';
 import type { NameAddr } from '../codec/name-addr.js';
 import { SipUri, parseUri } from '../codec/uri.js';
 import { parseTokenList } from '../codec/header-values.js';
@@ -104,6 +104,13 @@ export interface RegistrarOptions {
    * @defaultValue a {@link DigestAuthenticator} over `credentials` with this registrar's clock, logger and metrics
    */
   authenticator?: DigestAuthenticator | false | undefined;
+  /**
+   * The digest algorithms offered when the registrar builds its own
+   * authenticator, one challenge each, in this order. Phones that answer
+   * only the first challenge (SIPp 3.6 does) need theirs first.
+   * @defaultValue the authenticator's default, `['SHA-256', 'MD5']`
+   */
+  digestAlgorithms?: readonly DigestAlgorithm[] | undefined;
   /**
    * The realm (tenant) of a domain, or `undefined` when the domain is not
    * served here (answered 404).
@@ -325,6 +332,7 @@ export class Registrar extends Service<RegistrarEvents> {
     } else if (options.credentials !== undefined) {
       this.authenticator = new DigestAuthenticator({
         lookup: options.credentials,
+        algorithms: options.digestAlgorithms,
         clock: this.clock,
         logger: this.#logger,
         metrics,
