@@ -366,12 +366,12 @@ export function notFound(key: string, cause?: unknown): VoxmeshError {
 export function rangeNotSatisfiable(
   key: string,
   start: number,
-  size: number,
+  size: number | undefined,
   cause?: unknown,
 ): VoxmeshError {
   return new VoxmeshError(
     StorageErrorCode.RANGE_NOT_SATISFIABLE,
-    `Range starting at byte ${start} is beyond the end of ${JSON.stringify(key)} (${size} bytes)`,
+    `Range starting at byte ${start} is beyond the end of ${JSON.stringify(key)}${size === undefined ? '' : ` (${size} bytes)`}`,
     { cause },
   );
 }

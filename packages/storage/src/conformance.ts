@@ -40,6 +40,13 @@ export interface BlobStoreSuiteOptions {
    */
   largeObjectBytes?: number | undefined;
   /**
+   * Leaves out the test that concurrent puts to one key are atomic, for test
+   * servers known not to be (s3rver writes objects in place). Register a
+   * skipped test saying why instead.
+   * @defaultValue `false`
+   */
+  skipConcurrentPuts?: boolean | undefined;
+  /**
    * A prefix for the test names.
    * @defaultValue `'BlobStore: '`
    */
@@ -255,20 +262,21 @@ export function blobStoreSuite(options: BlobStoreSuiteOptions): void {
     equal((await getBytes(store, key)).toString(), 'second');
   });
 
-  test('concurrent puts to one key leave exactly one whole version', async (store, p) => {
-    const key = `${p}/contended`;
-    const a = patternBytes(300_000, 11);
-    const b = patternBytes(300_000, 12);
-    await Promise.all([
-      store.put(key, Readable.from(pattern(300_000, 11))),
-      store.put(key, Readable.from(pattern(300_000, 12))),
-    ]);
-    const got = sha256(await getBytes(store, key));
-    ok(
-      got === sha256(a) || got === sha256(b),
-      'the object is one of the two versions, not a mixture',
-    );
-  });
+  if (options.skipConcurrentPuts !== true)
+    test('concurrent puts to one key leave exactly one whole version', async (store, p) => {
+      const key = `${p}/contended`;
+      const a = patternBytes(300_000, 11);
+      const b = patternBytes(300_000, 12);
+      await Promise.all([
+        store.put(key, Readable.from(pattern(300_000, 11))),
+        store.put(key, Readable.from(pattern(300_000, 12))),
+      ]);
+      const got = sha256(await getBytes(store, key));
+      ok(
+        got === sha256(a) || got === sha256(b),
+        'the object is one of the two versions, not a mixture',
+      );
+    });
 
   test('missing objects: head and get reject with NOT_FOUND, delete succeeds', async (store, p) => {
     await rejects(store.head(`${p}/missing`), isCode(ErrorCode.NOT_FOUND));
@@ -474,6 +482,9 @@ export function blobStoreSuite(options: BlobStoreSuiteOptions): void {
       ok((chunk as Buffer).byteLength > 0);
       break; // destroys the stream
     }
+    // Some bodies (an HTTP response) close asynchronously after being destroyed.
+    object.body.on('error', () => undefined);
+    if (!object.body.closed) await new Promise((resolve) => object.body.once('close', resolve));
     strictEqual(object.body.destroyed, true);
     equal((await store.head(key)).size, large);
   });

@@ -4,7 +4,10 @@
  * @module
  */
 
+import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
 import { ErrorCode, VoxmeshError } from '@voxmesh/core';
+import { rangeNotSatisfiable } from './blob-store.js';
+import { StorageErrorCode } from './errors.js';
 
 /** Throws `INVALID_INPUT` when a body's length differs from its announced length. */
 export function checkLength(key: string, expected: number | undefined, actual: number): void {
@@ -44,4 +47,97 @@ export async function* readParts(
     }
   }
   if (pendingBytes > 0 || !yielded) yield Buffer.concat(pending, pendingBytes);
+}
+
+/**
+ * The bytes `skip` to `skip + length - 1` of `source`, as a new stream; the
+ * source is destroyed once they have passed (or when the result is destroyed).
+ * Used when a backend answers a range request with a wider range.
+ */
+export function sliceStream(source: Readable, skip: number, length: number): Readable {
+  let toSkip = skip;
+  let left = length;
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      let bytes = chunk;
+      if (toSkip > 0) {
+        const n = Math.min(toSkip, bytes.byteLength);
+        toSkip -= n;
+        bytes = bytes.subarray(n);
+      }
+      if (left > 0 && bytes.byteLength > 0) {
+        const part = bytes.subarray(0, left);
+        left -= part.byteLength;
+        this.push(part);
+      }
+      if (left === 0) {
+        this.push(null);
+        source.unpipe(this);
+        source.destroy();
+      }
+      callback();
+    },
+  });
+  source.on('error', (error) => out.destroy(error));
+  out.on('close', () => source.destroy());
+  if (length === 0) out.end();
+  else source.pipe(out);
+  return out;
+}
+
+/**
+ * `source` behind a stream of our own, so every store's bodies behave alike:
+ * destroying the result destroys the source at once (an HTTP response would
+ * otherwise close later and may emit `aborted`), and the source's errors
+ * reach the result.
+ */
+export function ownStream(source: Readable, highWaterMark = 65_536): Readable {
+  const out = new PassThrough({ highWaterMark });
+  pipeline(source, out, () => undefined);
+  return out;
+}
+
+/** Quotes a bare entity tag (Azure lists them without quotes). */
+export function quoteEtag(etag: string | undefined): string {
+  if (etag === undefined || etag === '') return '""';
+  return etag.startsWith('"') || etag.startsWith('W/"') ? etag : `"${etag}"`;
+}
+
+/**
+ * Checks a backend's answer to a range request against the range asked for,
+ * and returns the exact range and body: `RANGE_NOT_SATISFIABLE` when the range
+ * starts at or beyond `size`; a body cut down locally when the backend sent
+ * more than asked (backends differ on edge cases such as `bytes=0-0` or a
+ * range at the very end); `STORAGE_BACKEND_ERROR` when it sent less.
+ */
+export function fitRange(
+  key: string,
+  range: { start: number; end: number | undefined } | undefined,
+  size: number,
+  contentRange: string | undefined,
+  body: Readable,
+): { range: { start: number; end: number } | undefined; body: Readable } {
+  if (range === undefined) return { range: undefined, body };
+  if (range.start >= size) {
+    body.destroy();
+    throw rangeNotSatisfiable(key, range.start, size);
+  }
+  const wanted = { start: range.start, end: Math.min(range.end ?? size - 1, size - 1) };
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
+  const got = match
+    ? { start: Number(match[1]), end: Number(match[2]) }
+    : { start: 0, end: size - 1 };
+  if (got.start > wanted.start || got.end < wanted.end) {
+    body.destroy();
+    throw new VoxmeshError(
+      StorageErrorCode.STORAGE_BACKEND_ERROR,
+      `The backend sent bytes ${got.start}-${got.end} of ${JSON.stringify(key)} for ${wanted.start}-${wanted.end}`,
+      { retryable: true },
+    );
+  }
+  if (got.start === wanted.start && got.end === wanted.end) return { range: wanted, body };
+  return {
+    range: wanted,
+    body: sliceStream(body, wanted.start - got.start, wanted.end - wanted.start + 1),
+  };
 }

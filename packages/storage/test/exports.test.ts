@@ -32,3 +32,8 @@ it('exports exactly the public API of @voxmesh/storage/testing', async () => {
     'fileHandlerSuite',
   ]);
 });
+
+it('exports exactly the S3 and Azure stores from their subpaths', async () => {
+  expect(Object.keys(await import('@voxmesh/storage/s3')).sort()).toEqual(['S3BlobStore']);
+  expect(Object.keys(await import('@voxmesh/storage/azure')).sort()).toEqual(['AzureBlobStore']);
+});
