@@ -27,3 +27,11 @@ export type {
 export { MemoryNetwork } from './ua/memory-network.js';
 export type { MemoryTransportOptions, DropRule } from './ua/memory-network.js';
 // ---- end: virtual phone and in-memory network ----
+
+// ---- Transports: the SipTransportLayer conformance suite ----
+
+export { transportLayerSuite } from './transport/conformance.js';
+export type {
+  TransportLayerPair,
+  TransportLayerSuiteOptions,
+} from './transport/conformance.js';

@@ -81,5 +81,10 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
 
 it('exports exactly the public API of @voxmesh/sip/testing', async () => {
   const api = await import('@voxmesh/sip/testing');
-  expect(Object.keys(api).sort()).toEqual(['MemoryNetwork', 'VirtualPhone', 'bindingStoreSuite']);
+  expect(Object.keys(api).sort()).toEqual([
+    'MemoryNetwork',
+    'VirtualPhone',
+    'bindingStoreSuite',
+    'transportLayerSuite',
+  ]);
 });

@@ -562,10 +562,7 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
     this.#safeEmit('flowClosed', flow, reason);
   }
 
-  #safeEmit<K extends keyof SipTransportEvents>(
-    event: K,
-    ...args: SipTransportEvents[K]
-  ): void {
+  #safeEmit<K extends keyof SipTransportEvents>(event: K, ...args: SipTransportEvents[K]): void {
     try {
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (error) {
@@ -784,7 +781,8 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
       if (server !== undefined && server.listening) {
         closing.push(new Promise<void>((resolve) => server.close(() => resolve())));
       }
-      if (server !== undefined && 'closeAllConnections' in server) (server as HttpServer).closeAllConnections();
+      if (server !== undefined && 'closeAllConnections' in server)
+        (server as HttpServer).closeAllConnections();
     }
     await Promise.all(closing);
     this.#listeners = [];
