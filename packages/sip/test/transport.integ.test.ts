@@ -205,6 +205,27 @@ describe('TLS (self-signed certificate made with openssl at test time)', () => {
     expect(via).toBe(flow);
   });
 
+  it('WSS: our client and server exchange OPTIONS / 200 over a verified TLS WebSocket', async () => {
+    const server = await transport([
+      { protocol: 'WSS', host: '127.0.0.1', port: 0, tls: { cert, key } },
+    ]);
+    respond(server);
+    const client = await transport([{ protocol: 'UDP', host: '127.0.0.1', port: 0 }], {
+      tlsClient: { ca: cert },
+    });
+    const port = server.listening[0]?.local.port as number;
+    const answered = onceEvent(client, 'message', { signal: AbortSignal.timeout(15_000) });
+    const flow = await client.send(optionsRequest('WSS', port, 4), {
+      protocol: 'WSS',
+      host: '127.0.0.1',
+      port,
+    });
+    expect(flow.protocol).toBe('WSS');
+    const [response, via] = await answered;
+    expect(response.isResponse() && response.status).toBe(200);
+    expect(via).toBe(flow);
+  });
+
   it('refuses a server whose certificate is not trusted', async () => {
     const server = await transport([
       { protocol: 'TLS', host: '127.0.0.1', port: 0, tls: { cert, key } },

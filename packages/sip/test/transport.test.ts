@@ -225,6 +225,38 @@ describe('SipTransport on loopback', () => {
     );
   });
 
+  it('closes a connection whose peer stops reading once maxBufferedBytes is exceeded', async () => {
+    const stalled: Socket[] = [];
+    const peer: Server = createServer((s) => {
+      s.pause(); // never reads: the kernel buffers fill, then ours
+      stalled.push(s);
+    });
+    cleanups.push(() => {
+      for (const s of stalled) s.destroy();
+      peer.close();
+    });
+    await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+    const port = (peer.address() as { port: number }).port;
+    const client = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }], {
+      maxBufferedBytes: 256 * 1024,
+    });
+    const flow = await client.connect({ protocol: 'TCP', host: '127.0.0.1', port }, timeout());
+    const big = Buffer.alloc(64 * 1024, 0x61);
+    let error: unknown;
+    // Bounded: far more than loopback socket buffers hold.
+    for (let i = 0; i < 4000 && error === undefined; i++) {
+      try {
+        void flow.send(big).catch(() => undefined);
+        if (flow.closed) await flow.send(big);
+      } catch (e) {
+        error = e;
+      }
+      if (i % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(VoxmeshError.is(error, 'SIP_FLOW_CLOSED')).toBe(true);
+    expect(client.connections).toHaveLength(0);
+  });
+
   it('rejects connecting to a closed port with SIP_CONNECT_FAILED', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
