@@ -21,6 +21,8 @@ export const ConfigDbErrorCode = {
   UNAVAILABLE: 'UNAVAILABLE',
   /** A replication peer failed the shared-secret handshake. */
   PEER_AUTH_FAILED: 'PEER_AUTH_FAILED',
+  /** A client sent no or a wrong bearer token to a `ConfigServer`. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
   /** The shard map has no shard for a tenant. */
   SHARD_NOT_FOUND: 'SHARD_NOT_FOUND',
 } as const;
