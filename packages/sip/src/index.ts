@@ -199,6 +199,7 @@ export type {
   UaProtocol,
   UaConnectOptions,
 } from './ua/ua-transport.js';
+export { userAgentTransport, isUaTransport } from './ua/transport-adapter.js';
 // ---- end: transactions, dialogs, user agents and digest authentication ----
 
 // Registrar and location service (RFC 3261 §10.3, RFC 5626 flows).

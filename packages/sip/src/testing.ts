@@ -31,7 +31,4 @@ export type { MemoryTransportOptions, DropRule } from './ua/memory-network.js';
 // ---- Transports: the SipTransportLayer conformance suite ----
 
 export { transportLayerSuite } from './transport/conformance.js';
-export type {
-  TransportLayerPair,
-  TransportLayerSuiteOptions,
-} from './transport/conformance.js';
+export type { TransportLayerPair, TransportLayerSuiteOptions } from './transport/conformance.js';

@@ -50,6 +50,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'generateCallId',
     'generateTag',
     'headerKey',
+    'isUaTransport',
     'normalizeDigestAlgorithm',
     'parseAuthHeader',
     'parseDigestChallenge',
@@ -76,6 +77,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'tryParseUri',
     'tryParseVia',
     'unquote',
+    'userAgentTransport',
   ]);
 });
 

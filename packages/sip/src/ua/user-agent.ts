@@ -43,11 +43,16 @@ import {
 import { ALLOW, Call, type CallHost, type SessionTimerOptions, localIdentity } from './call.js';
 import { SipResponseError, SipUaErrorCode } from './errors.js';
 import type { UaFlow, UaProtocol, UaTarget, UaTransport } from './ua-transport.js';
+import type { SipTransportLayer } from '../transport/types.js';
+import { isUaTransport, userAgentTransport } from './transport-adapter.js';
 
 /** Options of the {@link UserAgent} constructor. */
 export interface UserAgentOptions {
-  /** The transport it runs on. */
-  transport: UaTransport;
+  /**
+   * The transport it runs on: the package's transport layer
+   * (`SipTransport`), or any {@link UaTransport} (e.g. an in-memory network).
+   */
+  transport: UaTransport | SipTransportLayer;
   /** Our address of record: the From of out-of-dialog requests, e.g. `sip:alice@voxmesh.test`. */
   uri: string;
   /** The display name in From. @defaultValue none */
@@ -214,7 +219,9 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     const uri = parseUri(options.uri);
     if (!(uri instanceof SipUri)) throw new TypeError('A user agent needs a sip: or sips: URI');
     this.uri = uri;
-    this.#transport = options.transport;
+    this.#transport = isUaTransport(options.transport)
+      ? options.transport
+      : userAgentTransport(options.transport);
     this.#displayName = options.displayName;
     this.#digest =
       options.credentials === undefined ? undefined : new DigestClient(options.credentials);

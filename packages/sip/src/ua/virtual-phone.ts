@@ -19,6 +19,7 @@ import type { SipMessage, SipRequest, SipResponse } from '../message.js';
 import type { TransactionTimerOptions } from '../transaction/transaction-base.js';
 import type { Call, CallEnd, InDialogRequest, ResponseSpec } from './call.js';
 import type { UaTransport } from './ua-transport.js';
+import type { SipTransportLayer } from '../transport/types.js';
 import { UserAgent } from './user-agent.js';
 
 /** The states of a {@link VirtualPhone}. */
@@ -26,8 +27,8 @@ export type VirtualPhoneState = 'idle' | 'ringing' | 'early' | 'talking' | 'hold
 
 /** Options of the {@link VirtualPhone} constructor. */
 export interface VirtualPhoneOptions {
-  /** The transport it runs on (a real one, or a {@link MemoryNetwork} transport). */
-  transport: UaTransport;
+  /** The transport it runs on (the package's transport layer, or a `MemoryNetwork` transport). */
+  transport: UaTransport | SipTransportLayer;
   /** Its address of record, e.g. `sip:alice@voxmesh.test`. */
   uri: string;
   /** Digest credentials for REGISTER and challenged calls. @defaultValue none */
