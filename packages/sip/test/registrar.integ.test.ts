@@ -10,13 +10,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Binding,
+  type DigestAlgorithm,
   Registrar,
+  SipRequest,
   type SipMessage,
   RegistrarServer,
   SipTransport,
   type TransportProtocol,
 } from '@voxmesh/sip';
+import { Registerer, RegistererState, UserAgent } from 'sip.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 
 const SCENARIO = fileURLToPath(new URL('./fixtures/sipp/register-digest.xml', import.meta.url));
 const USERS = new Map([
@@ -104,6 +108,7 @@ beforeAll(async () => {
     listeners: [
       { protocol: 'UDP', host: '127.0.0.1', port: 0 },
       { protocol: 'TCP', host: '127.0.0.1', port: 0 },
+      { protocol: 'WS', host: '127.0.0.1', port: 0 },
     ],
   });
   await transport.start();
@@ -115,7 +120,9 @@ afterAll(async () => {
 });
 
 /** A fresh registrar (fresh throttling state) served over the shared transport. */
-async function openRegistrar(options: { open?: boolean } = {}): Promise<void> {
+async function openRegistrar(
+  options: { open?: boolean; algorithms?: readonly DigestAlgorithm[] } = {},
+): Promise<void> {
   registrar = new Registrar({
     ...(options.open === true ? { authenticator: false as const } : {}),
     credentials: ({ username }) => {
@@ -124,7 +131,7 @@ async function openRegistrar(options: { open?: boolean } = {}): Promise<void> {
     },
     minExpiresS: 60,
     // SIPp 3.6 answers the first challenge only, and knows only MD5.
-    digestAlgorithms: ['MD5', 'SHA-256'],
+    digestAlgorithms: options.algorithms ?? ['MD5', 'SHA-256'],
   });
   events = [];
   registrar.on('registered', (binding) => events.push({ kind: 'registered', binding }));
@@ -445,5 +452,71 @@ describe('registrar server on raw sockets', () => {
     } finally {
       socket.close();
     }
+  });
+});
+
+describe('sip.js over WebSocket', () => {
+  it('registers with digest, and is reached over its WebSocket flow found by lookup', async () => {
+    // SIP.js 0.21 answers the last challenge only, and knows only MD5.
+    await openRegistrar({ algorithms: ['MD5'] });
+    const g = globalThis as { WebSocket?: unknown };
+    const previous = g.WebSocket;
+    g.WebSocket = WebSocket;
+    const ua = new UserAgent({
+      uri: UserAgent.makeURI('sip:alice@127.0.0.1'),
+      transportOptions: { server: `ws://127.0.0.1:${portOf('WS')}` },
+      authorizationUsername: 'alice',
+      authorizationPassword: USERS.get('alice')!,
+      logBuiltinEnabled: false,
+    });
+    try {
+      await ua.start();
+      const registerer = new Registerer(ua, { expires: 300 });
+      const registered = new Promise<void>((resolve) => {
+        registerer.stateChange.addListener((state) => {
+          if (state === RegistererState.Registered) resolve();
+        });
+      });
+      await registerer.register();
+      await registered;
+      const [route] = await registrar.lookup('sip:alice@127.0.0.1');
+      expect(route).toBeDefined();
+      // A browser-class phone: its contact host is made up (RFC 7118 §5), so only its flow reaches it.
+      expect(route!.uri).toMatch(/\.invalid/);
+      expect(route!.behindNat).toBe(true);
+      expect(route!.binding.received.protocol).toBe('WS');
+      const flow = transport.flow(route!.flowId!);
+      expect(flow?.protocol).toBe('WS');
+      const answered = new Promise<SipMessage>((resolve) => {
+        const onMessage = (message: SipMessage): void => {
+          if (message.isResponse() && message.callId === 'ws-back-1') {
+            transport.off('message', onMessage);
+            resolve(message);
+          }
+        };
+        transport.on('message', onMessage);
+      });
+      const options = new SipRequest({
+        method: 'OPTIONS',
+        uri: 'sip:alice@127.0.0.1',
+        headers: [
+          ['Via', `SIP/2.0/WS 127.0.0.1:${portOf('WS')};branch=z9hG4bK-ws-back-1`],
+          ['Max-Forwards', '70'],
+          ['From', '<sip:registrar@127.0.0.1>;tag=r1'],
+          ['To', '<sip:alice@127.0.0.1>'],
+          ['Call-ID', 'ws-back-1'],
+          ['CSeq', '1 OPTIONS'],
+        ],
+      });
+      await transport.send(options, flow!);
+      const response = await answered;
+      expect(response.isResponse() && response.status).toBe(200);
+      await registerer.unregister();
+      await registerer.dispose();
+    } finally {
+      await ua.stop();
+      g.WebSocket = previous;
+    }
+    expect(events.map((e) => e.kind)).toEqual(['registered', 'unregistered']);
   });
 });
