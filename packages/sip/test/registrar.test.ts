@@ -169,6 +169,43 @@ describe('Registrar: bindings (RFC 3261 §10.3)', () => {
     expect(await registrar.store.get('sip:alice@tenant.example')).toEqual([]);
   });
 
+  it('reports an expired binding once when a sweep races a REGISTER of the same AOR', async () => {
+    const inner = new MemoryBindingStore();
+    let gate: Promise<void> | undefined;
+    const gated = {
+      get: async (aor: string) => {
+        const result = await inner.get(aor);
+        await gate;
+        return result;
+      },
+      set: (aor: string, b: readonly Binding[]) => inner.set(aor, b),
+      expire: (now: number) => inner.expire(now),
+    };
+    const { registrar, clock } = await open({ store: gated, sweepIntervalMs: 3_600_000 });
+    const expired: string[] = [];
+    registrar.on('expired', (b) => expired.push(b.contact));
+    await registrar.handle({
+      request: register({ contacts: ['<sip:alice@192.0.2.1>;expires=60'], callId: 'a' }),
+      flow: directFlow,
+    });
+    clock.advance(61_000);
+    let release!: () => void;
+    gate = new Promise((resolve) => (release = resolve));
+    // The REGISTER reads the expired binding, then the sweep removes it, then the REGISTER writes.
+    const update = registrar.handle({
+      request: register({ contacts: ['<sip:alice@192.0.2.2>'], callId: 'b' }),
+      flow: directFlow,
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await registrar.sweep()).toBe(1);
+    release();
+    expect((await update).status).toBe(200);
+    expect(expired).toEqual(['sip:alice@192.0.2.1']);
+    expect((await registrar.lookup('sip:alice@tenant.example')).map((r) => r.uri)).toEqual([
+      'sip:alice@192.0.2.2',
+    ]);
+  });
+
   it('orders lookups by q, then most recently refreshed', async () => {
     const { registrar, clock } = await open();
     await registrar.handle({

@@ -319,6 +319,8 @@ export class Registrar extends Service<RegistrarEvents> {
   readonly #locks = new Map<string, Promise<unknown>>();
   #sweepTimer: Timer | undefined;
   #sweeping: Promise<number> | undefined;
+  /** Expired bindings already reported, so a sweep racing an update does not report one twice. */
+  readonly #reported = new Map<string, number>();
 
   constructor(options: RegistrarOptions = {}) {
     super({ name: 'sip-registrar', clock: options.clock });
@@ -386,8 +388,12 @@ export class Registrar extends Service<RegistrarEvents> {
   sweep(): Promise<number> {
     this.#sweeping ??= (async () => {
       try {
-        const removed = await this.store.expire(this.clock.now());
-        for (const binding of removed) this.emit('expired', binding);
+        const now = this.clock.now();
+        const removed = await this.store.expire(now);
+        for (const binding of removed) this.#reportExpired(binding);
+        for (const [key, expiresAt] of this.#reported) {
+          if (expiresAt < now - 2 * this.#sweepIntervalMs) this.#reported.delete(key);
+        }
         return removed.length;
       } finally {
         this.#sweeping = undefined;
@@ -760,7 +766,7 @@ export class Registrar extends Service<RegistrarEvents> {
     if (removed.length > 0 || added.length > 0 || expired.length > 0) {
       await this.store.set(aor, current, { signal });
     }
-    for (const binding of expired) this.emit('expired', binding);
+    for (const binding of expired) this.#reportExpired(binding);
     for (const binding of removed) this.emit('unregistered', binding);
     for (const { binding, refreshed } of added) this.emit('registered', binding, refreshed);
 
@@ -775,6 +781,17 @@ export class Registrar extends Service<RegistrarEvents> {
     if (current.some((b) => b.regId !== undefined)) headers.push(['Require', 'outbound']);
     headers.push(['Date', new Date(now).toUTCString()]);
     return reply(200, 'OK', headers);
+  }
+
+  #reportExpired(binding: Binding): void {
+    const key = `${binding.aor}\n${binding.contact}\n${binding.callId}\n${binding.cseq}\n${binding.expiresAt}`;
+    if (this.#reported.has(key)) return;
+    if (this.#reported.size >= 100_000) {
+      const oldest = this.#reported.keys().next();
+      if (oldest.done !== true) this.#reported.delete(oldest.value);
+    }
+    this.#reported.set(key, binding.expiresAt);
+    this.emit('expired', binding);
   }
 
   #outOfOrder(): RegistrarReply {
