@@ -171,11 +171,11 @@ describe('Registrar: bindings (RFC 3261 §10.3)', () => {
 
   it('reports an expired binding once when a sweep races a REGISTER of the same AOR', async () => {
     const inner = new MemoryBindingStore();
-    let gate: Promise<void> | undefined;
+    const gate: { wait: Promise<void> } = { wait: Promise.resolve() };
     const gated = {
       get: async (aor: string) => {
         const result = await inner.get(aor);
-        await gate;
+        await gate.wait;
         return result;
       },
       set: (aor: string, b: readonly Binding[]) => inner.set(aor, b),
@@ -190,7 +190,7 @@ describe('Registrar: bindings (RFC 3261 §10.3)', () => {
     });
     clock.advance(61_000);
     let release!: () => void;
-    gate = new Promise((resolve) => (release = resolve));
+    gate.wait = new Promise((resolve) => (release = resolve));
     // The REGISTER reads the expired binding, then the sweep removes it, then the REGISTER writes.
     const update = registrar.handle({
       request: register({ contacts: ['<sip:alice@192.0.2.2>'], callId: 'b' }),
