@@ -6,15 +6,16 @@
  * used for business hours is part of the request.
  *
  * Order of the rules for a call from a user:
- * 1. emergency numbers — always routed, before every other rule;
+ * 1. emergency numbers — always routed, before every other rule (then the
+ *    concurrent-call limits of the tenant and its ancestors);
  * 2. another tenant (by domain or an inter-tenant prefix) — only when the
  *    caller's tenant allows outbound, the called tenant allows inbound, and
  *    the caller's tenant configures a presentation;
  * 3. feature codes (voicemail), extensions and ring groups;
  * 4. outbound routes (longest prefix), subject to the user's outbound class.
  *
- * For a call from a trunk: the DID's tenant, then its blacklist and anonymous
- * rejection, then the DID's destination (by schedule).
+ * For a call from a trunk: the DID's tenant, then its blacklist, anonymous
+ * rejection and limits, then the DID's destination (by schedule).
  *
  * @module
  */
@@ -46,6 +47,13 @@ export interface RouteRequest {
   toDomain?: string | undefined;
   /** The instant of the call, for business hours (ms since the epoch). */
   at: number;
+  /**
+   * Calls in progress per tenant id, for `limits.maxConcurrentCalls` (a
+   * tenant's count should include its children's). Emergency calls are never
+   * refused for a limit.
+   * @defaultValue no limit checks
+   */
+  activeCalls?: Readonly<Record<string, number>> | undefined;
 }
 
 /** The caller as presented to the called side. */
@@ -67,7 +75,8 @@ export type RejectReason =
   | 'inter-tenant-refused'
   | 'forwarding-loop'
   | 'no-emergency-route'
-  | 'destination-hangup';
+  | 'destination-hangup'
+  | 'limit-reached';
 
 /** Fields every route has. */
 export interface RouteBase {
@@ -221,13 +230,39 @@ function screen(tenant: Tenant, caller: PresentedCaller): RejectRoute | undefine
   return undefined;
 }
 
+/** Refuses a call when the tenant or one of its ancestors is at its concurrent-call limit. */
+function overLimit(
+  view: ConfigView,
+  tenant: Tenant,
+  request: RouteRequest,
+): RejectRoute | undefined {
+  if (request.activeCalls === undefined) return undefined;
+  const seen = new Set<string>();
+  for (let t: Tenant | undefined = tenant; t !== undefined && !seen.has(t.id);) {
+    seen.add(t.id);
+    const limit = t.limits?.maxConcurrentCalls;
+    const active = request.activeCalls[t.id] ?? 0;
+    if (limit !== undefined && active >= limit) {
+      // RFC 3261 §21.5.4: 503 Service Unavailable.
+      return reject(
+        503,
+        'limit-reached',
+        `Tenant '${t.id}' is at its limit of ${limit} concurrent calls`,
+        tenant.id,
+      );
+    }
+    t = t.parentId === undefined ? undefined : view.tenant(t.parentId);
+  }
+  return undefined;
+}
+
 function routeFromTrunk(view: ConfigView, request: RouteRequest): Route {
   const entry = view.did(request.to);
   if (entry === undefined)
     return reject(404, 'not-found', `No tenant owns the number ${request.to}`);
   const { tenant, did } = entry;
   const callerId = signalledCaller(request);
-  const refused = screen(tenant, callerId);
+  const refused = screen(tenant, callerId) ?? overLimit(view, tenant, request);
   if (refused) return refused;
   let destination: Destination = did.destination;
   if (did.schedule) {
@@ -275,6 +310,8 @@ function routeFromUser(view: ConfigView, request: RouteRequest): Route {
   // 1. Emergency numbers first: no blacklist, class, limit or forwarding applies.
   const emergency = emergencyRoute(view, tenant, caller, dialled);
   if (emergency) return emergency;
+  const limited = overLimit(view, tenant, request);
+  if (limited) return limited;
 
   // 2. Another tenant, by domain or by an inter-tenant prefix.
   if (

@@ -329,6 +329,46 @@ describe('routing between tenants', () => {
   });
 });
 
+describe('concurrent-call limits', () => {
+  it("refuses with 503 at the tenant's limit or an ancestor's, never an emergency call", () => {
+    const list = tenants();
+    list[0]!.limits!.maxConcurrentCalls = 50;
+    list[1]!.limits!.maxConcurrentCalls = 2;
+    list[2]!.limits!.maxConcurrentCalls = 10;
+    const limited = createConfigView({ tenants: list });
+    const call = (activeCalls: Record<string, number>, to = '102'): Route =>
+      routeCall(limited, {
+        origin: 'user',
+        tenantId: 'acme',
+        callerUserId: 'alice',
+        from: { number: '101' },
+        to,
+        at: OPEN,
+        activeCalls,
+      });
+    expect(call({ acme: 1 })).toMatchObject({ kind: 'user' });
+    expect(call({ acme: 2 })).toMatchObject({
+      kind: 'reject',
+      sipStatus: 503,
+      reason: 'limit-reached',
+    });
+    expect(call({ acme: 0, reseller: 50 })).toMatchObject({
+      kind: 'reject',
+      reason: 'limit-reached',
+    });
+    expect(call({ acme: 2 }, '112')).toMatchObject({ kind: 'trunk', emergency: true });
+    expect(
+      routeCall(limited, {
+        origin: 'trunk',
+        from: { number: '+4930999' },
+        to: '+49301111',
+        at: OPEN,
+        activeCalls: { acme: 5 },
+      }),
+    ).toMatchObject({ kind: 'reject', sipStatus: 503 });
+  });
+});
+
 it('is pure: the same request gives the same route', () => {
   expect(fromUser('201')).toEqual(fromUser('201'));
 });
