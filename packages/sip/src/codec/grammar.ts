@@ -82,40 +82,55 @@ export function parseParams(text: string): SipParams | undefined {
   const n = text.length;
   while (i < n) {
     // skip LWS and the ';'
-    while (i < n && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i++;
+    let c = text.charCodeAt(i);
+    while (c === 0x20 || c === 0x09) c = text.charCodeAt(++i);
     if (i >= n) break;
-    if (text.charCodeAt(i) !== 0x3b) return undefined;
+    if (c !== 0x3b) return undefined;
     i++;
-    let j = i;
-    while (j < n) {
-      const c = text.charCodeAt(j);
-      if (c === 0x3b || c === 0x3d) break;
-      j++;
+    c = text.charCodeAt(i);
+    while (c === 0x20 || c === 0x09) c = text.charCodeAt(++i);
+    // name: token chars up to '=', ';' or LWS; lower-cased only when needed
+    const nameStart = i;
+    let upper = false;
+    while (i < n) {
+      c = text.charCodeAt(i);
+      if (c >= 128 || TOKEN_CHARS[c] !== 1) break;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+      i++;
     }
-    const name = text.slice(i, j).trim().toLowerCase();
-    if (!allIn(name, TOKEN_CHARS)) return undefined;
-    if (j < n && text.charCodeAt(j) === 0x3d) {
-      j++;
-      while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x09)) j++;
-      const start = j;
-      if (text.charCodeAt(j) === QUOTE) {
-        j++;
-        while (j < n && text.charCodeAt(j) !== QUOTE) {
-          if (text.charCodeAt(j) === BACKSLASH) j++;
-          j++;
+    if (i === nameStart) return undefined;
+    let name = text.slice(nameStart, i);
+    if (upper) name = name.toLowerCase();
+    while (c === 0x20 || c === 0x09) c = text.charCodeAt(++i);
+    if (i < n && c === 0x3d) {
+      i++;
+      c = text.charCodeAt(i);
+      while (c === 0x20 || c === 0x09) c = text.charCodeAt(++i);
+      const start = i;
+      if (c === QUOTE) {
+        i++;
+        while (i < n && text.charCodeAt(i) !== QUOTE) {
+          if (text.charCodeAt(i) === BACKSLASH) i++;
+          i++;
         }
-        if (j >= n) return undefined;
-        j++;
+        if (i >= n) return undefined;
+        i++;
       } else {
-        while (j < n && text.charCodeAt(j) !== 0x3b) j++;
+        while (i < n && text.charCodeAt(i) !== 0x3b) i++;
       }
-      const value = text.slice(start, j).trim();
-      if (value.length === 0) return undefined;
-      params[name] = value;
+      let end = i;
+      while (
+        end > start &&
+        (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)
+      )
+        end--;
+      if (end === start) return undefined;
+      params[name] = text.slice(start, end);
+    } else if (i < n && c !== 0x3b) {
+      return undefined;
     } else {
       params[name] = null;
     }
-    i = j;
   }
   return params;
 }

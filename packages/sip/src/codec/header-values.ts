@@ -106,7 +106,7 @@ export function tryParseVia(text: string): Via | undefined {
   while (i < n && isLws(text.charCodeAt(i))) i++;
   const semi = text.indexOf(';', i);
   const sentBy = (semi < 0 ? text.slice(i) : text.slice(i, semi)).trim();
-  const hostport = parseHostPort(sentBy.replace(/\s*:\s*/, ':'));
+  const hostport = parseHostPort(/[ \t]/.test(sentBy) ? sentBy.replace(/\s*:\s*/, ':') : sentBy);
   if (hostport === undefined) return undefined;
   let params: SipParams = {};
   if (semi >= 0) {

@@ -58,6 +58,66 @@ export type ParseResult = ParseSuccess | ParseDrop | ParseReject;
 const CR = 0x0d;
 const LF = 0x0a;
 
+/** The values of the headers the parser checks, collected while reading them (one pass). */
+interface Seen {
+  via: string | undefined;
+  from: string[];
+  to: string[];
+  callId: string[];
+  cseq: string[];
+  contentLength: string[];
+  maxForwards: string | undefined;
+  expires: string | undefined;
+  contact: string[];
+}
+
+function newSeen(): Seen {
+  return {
+    via: undefined,
+    from: [],
+    to: [],
+    callId: [],
+    cseq: [],
+    contentLength: [],
+    maxForwards: undefined,
+    expires: undefined,
+    contact: [],
+  };
+}
+
+function push(headers: SipHeaders, seen: Seen, name: string, key: string, value: string): void {
+  headers._push(name, key, value);
+  switch (key) {
+    case 'via':
+      seen.via ??= value;
+      break;
+    case 'from':
+      seen.from.push(value);
+      break;
+    case 'to':
+      seen.to.push(value);
+      break;
+    case 'call-id':
+      seen.callId.push(value);
+      break;
+    case 'cseq':
+      seen.cseq.push(value);
+      break;
+    case 'content-length':
+      seen.contentLength.push(value);
+      break;
+    case 'max-forwards':
+      seen.maxForwards ??= value;
+      break;
+    case 'expires':
+      seen.expires ??= value;
+      break;
+    case 'contact':
+      seen.contact.push(value);
+      break;
+  }
+}
+
 function drop(reason: string): ParseDrop {
   return { ok: false, action: 'drop', reason };
 }
@@ -166,8 +226,9 @@ function parse(buf: Buffer): ParseResult {
 
   // Header fields; folded lines (starting with SP/HT) continue the previous one (RFC 3261 §7.3.1).
   const headers = new SipHeaders();
+  const seen = newSeen();
   if (strict) {
-    const found = scanHeaders(head, firstLineEnd + 2, headers);
+    const found = scanHeaders(head, firstLineEnd + 2, headers, seen);
     problem ??= found;
   }
   let name: string | undefined;
@@ -187,7 +248,7 @@ function parse(buf: Buffer): ParseResult {
       else value += ` ${line.trim()}`;
       continue;
     }
-    if (name !== undefined) headers._push(name, key, value.trim());
+    if (name !== undefined) push(headers, seen, name, key, value.trim());
     name = undefined;
     const colon = line.indexOf(':');
     if (colon <= 0) {
@@ -211,11 +272,11 @@ function parse(buf: Buffer): ParseResult {
     key = headerKey(rawName);
     value = line.slice(colon + 1);
   }
-  if (name !== undefined) headers._push(name, key, value.trim());
+  if (name !== undefined) push(headers, seen, name, key, value.trim());
 
   // Body (RFC 3261 §18.3): Content-Length bytes; extra bytes are discarded.
   let body: Buffer;
-  const lengths = headers.getAll('content-length');
+  const lengths = seen.contentLength;
   if (lengths.length === 0) {
     body = buf.subarray(bodyStart);
   } else {
@@ -234,7 +295,7 @@ function parse(buf: Buffer): ParseResult {
   if (isResponse) {
     if (problem !== undefined) return drop(problem);
     const response = new SipResponse({ status, reason, headers, body });
-    const bad = checkMandatory(response);
+    const bad = checkMandatory(response, seen);
     if (bad !== undefined) return drop(bad);
     return { ok: true, message: response };
   }
@@ -252,12 +313,12 @@ function parse(buf: Buffer): ParseResult {
     body,
   });
   // Without a Via there is nowhere to send a response (RFC 3261 §18.2.2).
-  if (headers.get('via') === undefined) return drop('request without Via');
+  if (seen.via === undefined) return drop('request without Via');
   if (!versionOk)
     return { ok: false, action: 'reject', status: 505, reason: 'Version Not Supported', request };
   if (problem !== undefined)
     return { ok: false, action: 'reject', status: 400, reason: problem, request };
-  const bad = checkMandatory(request);
+  const bad = checkMandatory(request, seen);
   if (bad !== undefined) return { ok: false, action: 'reject', status: 400, reason: bad, request };
   return { ok: true, message: request };
 }
@@ -340,7 +401,12 @@ for (const c of 'abcdefijklmnorstuvxy') {
  * Reads the header fields of a CRLF-only header section from `pos` into
  * `headers` without splitting it into lines first. Returns the first problem.
  */
-function scanHeaders(head: string, pos: number, headers: SipHeaders): string | undefined {
+function scanHeaders(
+  head: string,
+  pos: number,
+  headers: SipHeaders,
+  seen: Seen,
+): string | undefined {
   let problem: string | undefined;
   let name: string | undefined;
   let key = '';
@@ -357,7 +423,7 @@ function scanHeaders(head: string, pos: number, headers: SipHeaders): string | u
       pos = eol + 2;
       continue;
     }
-    if (name !== undefined) headers._push(name, key, value);
+    if (name !== undefined) push(headers, seen, name, key, value);
     name = undefined;
     const colon = head.indexOf(':', pos);
     if (colon < 0 || colon > eol || colon === pos) {
@@ -384,7 +450,7 @@ function scanHeaders(head: string, pos: number, headers: SipHeaders): string | u
     name = rawName;
     value = head.slice(vs, ve);
   }
-  if (name !== undefined) headers._push(name, key, value.trim());
+  if (name !== undefined) push(headers, seen, name, key, value.trim());
   return problem;
 }
 
@@ -407,41 +473,40 @@ function stripCr(line: string): string {
  * To, From, CSeq, Call-ID, Via; Max-Forwards is checked when present) and
  * checks that they parse.
  */
-function checkMandatory(message: SipMessage): string | undefined {
-  const h = message.headers;
+function checkMandatory(message: SipMessage, seen: Seen): string | undefined {
   // Only the top Via matters to this element (RFC 3261 §18.2.1, §18.1.2); the rest are parsed on use.
-  const firstVia = h.get('via');
+  const firstVia = seen.via;
   if (firstVia === undefined) return 'missing Via';
   const viaTexts = splitTopLevel(firstVia);
   const topVia = tryParseVia(viaTexts[0] as string);
   if (topVia === undefined) return 'malformed Via';
-  const fromTexts = h.getAll('from');
+  const fromTexts = seen.from;
   if (fromTexts.length !== 1) return fromTexts.length === 0 ? 'missing From' : 'more than one From';
   const from = scanNameAddr(fromTexts[0] as string);
   if (from === undefined) return 'malformed From';
-  const toTexts = h.getAll('to');
+  const toTexts = seen.to;
   if (toTexts.length !== 1) return toTexts.length === 0 ? 'missing To' : 'more than one To';
   const to = scanNameAddr(toTexts[0] as string);
   if (to === undefined) return 'malformed To';
-  const callIds = h.getAll('call-id');
+  const callIds = seen.callId;
   if (callIds.length !== 1)
     return callIds.length === 0 ? 'missing Call-ID' : 'more than one Call-ID';
   // Call-ID = callid = word [ "@" word ]  (RFC 3261 §25.1): no whitespace inside
   if (hasWhitespace(callIds[0] as string)) return 'malformed Call-ID';
-  const cseqs = h.getAll('cseq');
+  const cseqs = seen.cseq;
   if (cseqs.length !== 1) return cseqs.length === 0 ? 'missing CSeq' : 'more than one CSeq';
   const cseq = tryParseCSeq(cseqs[0] as string);
   if (cseq === undefined) return 'malformed CSeq';
   if (message.isRequest()) {
     // RFC 3261 §8.2: the CSeq method must match the request method.
     if (cseq.method !== message.method) return 'CSeq method does not match the request method';
-    const maxForwards = h.get('max-forwards');
+    const maxForwards = seen.maxForwards;
     if (maxForwards !== undefined && parseDigits(maxForwards, 2 ** 31) === undefined) {
       return 'malformed Max-Forwards';
     }
-    const expires = h.get('expires');
+    const expires = seen.expires;
     if (expires !== undefined && parseDigits(expires) === undefined) return 'malformed Expires';
-    const contactLines = h.getAll('contact');
+    const contactLines = seen.contact;
     if (contactLines.length > 0 && !(contactLines.length === 1 && contactLines[0] === '*')) {
       const contacts: NameAddr[] = [];
       for (const line of contactLines) {
