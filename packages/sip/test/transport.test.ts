@@ -2,6 +2,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { FakeClock, VoxmeshError, onceEvent } from '@voxmesh/core';
 import {
   type Flow,
@@ -255,6 +256,44 @@ describe('SipTransport on loopback', () => {
     }
     expect(VoxmeshError.is(error, 'SIP_FLOW_CLOSED')).toBe(true);
     expect(client.connections).toHaveLength(0);
+  });
+
+  it('WS: refuses a WebSocket without the "sip" subprotocol (RFC 7118 §4.1)', async () => {
+    const server = await transport([{ protocol: 'WS', host: '127.0.0.1', port: 0 }]);
+    const port = server.listening[0]?.local.port as number;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, 'chat');
+    cleanups.push(() => ws.terminate());
+    const [error] = (await once(ws, 'error', timeout())) as [Error];
+    expect(error.message).toMatch(/subprotocol/);
+    expect(server.connections).toHaveLength(0);
+  });
+
+  it('drain() stops accepting connections while UDP keeps serving', async () => {
+    const server = await transport([
+      { protocol: 'UDP', host: '127.0.0.1', port: 0 },
+      { protocol: 'TCP', host: '127.0.0.1', port: 0 },
+    ]);
+    answer200(server);
+    const udpPort = server.listening[0]?.local.port as number;
+    const tcpPort = server.listening[1]?.local.port as number;
+    const work = server.beginWork(); // keeps the service draining until released
+    const draining = server.drain();
+    expect(server.state).toBe('draining');
+    const client = await transport([{ protocol: 'UDP', host: '127.0.0.1', port: 0 }]);
+    await expect(
+      client.connect({ protocol: 'TCP', host: '127.0.0.1', port: tcpPort }, timeout()),
+    ).rejects.toSatisfy((e) => VoxmeshError.is(e, 'SIP_CONNECT_FAILED'));
+    const answered = onceEvent(client, 'message', timeout());
+    await client.send(options('UDP', '127.0.0.1', udpPort), {
+      protocol: 'UDP',
+      host: '127.0.0.1',
+      port: udpPort,
+    });
+    const [response] = await answered;
+    expect(response.isResponse() && response.status).toBe(200);
+    work.release();
+    await draining;
+    expect(server.state).toBe('stopped');
   });
 
   it('rejects connecting to a closed port with SIP_CONNECT_FAILED', async () => {
