@@ -279,6 +279,15 @@ function parseContactUri(text: string): SipUri | undefined {
   }
 }
 
+/** A typed header accessor's value, or `undefined` when the header is malformed (it throws then). */
+function read<T>(accessor: () => T): T | undefined {
+  try {
+    return accessor();
+  } catch {
+    return undefined;
+  }
+}
+
 function stripQuotes(text: string): string {
   return text.length >= 2 && text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : text;
 }
@@ -545,8 +554,8 @@ export class Registrar extends Service<RegistrarEvents> {
       return reply(404, 'Not Found');
     }
     const aor = canonicalAor(toUri);
-    const callId = request.callId;
-    const cseq = request.cseq;
+    const callId = read(() => request.callId);
+    const cseq = read(() => request.cseq);
     if (callId === undefined || cseq === undefined) return reply(400, 'Bad Request');
 
     const realm = await this.#realm({ domain: toUri.host.toLowerCase(), request, signal });
@@ -670,7 +679,9 @@ export class Registrar extends Service<RegistrarEvents> {
       removed.push(...current);
       current = [];
     } else if (contacts.length > 0) {
-      const outbound = request.supported.some((s) => s.toLowerCase() === 'outbound');
+      const outbound = (read(() => request.supported) ?? []).some(
+        (s) => s.toLowerCase() === 'outbound',
+      );
       const next = [...current];
       const received: ReceivedPath = {
         protocol: flow.protocol,
