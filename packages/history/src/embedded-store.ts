@@ -290,13 +290,12 @@ export class EmbeddedHistoryStore implements HistoryStore {
       return this.#write(
         records,
         (c) => key(P.cdrId, c.tenantId, c.id),
-        (c) => {
-          const [primary, ...index] = cdrKeys(c);
-          const t = hex(c.startedAt.getTime());
-          return [
-            { type: 'put', key: primary as string, value: encodeCdr(c) },
-            ...index.map((k, i) => ({ type: 'put' as const, key: k, value: i === 0 ? t : '' })),
-          ];
+        (c, put) => {
+          const keys = cdrKeys(c);
+          put(keys[0] as string, encodeCdr(c));
+          // The id index holds the time part of the primary key; the others nothing.
+          put(keys[1] as string, hex(c.startedAt.getTime()));
+          for (let i = 2; i < keys.length; i++) put(keys[i] as string, '');
         },
         'cdr',
         options.signal,
@@ -318,13 +317,12 @@ export class EmbeddedHistoryStore implements HistoryStore {
       return this.#write(
         records,
         (a) => key(P.activityId, a.tenantId, a.id),
-        (a) => {
-          const [primary, ...index] = activityKeys(a);
-          const t = hex(a.at.getTime());
-          return [
-            { type: 'put', key: primary as string, value: encodeActivity(a) },
-            ...index.map((k, i) => ({ type: 'put' as const, key: k, value: i === 0 ? t : '' })),
-          ];
+        (a, put) => {
+          const keys = activityKeys(a);
+          put(keys[0] as string, encodeActivity(a));
+          // The id index holds the time part of the primary key; the others nothing.
+          put(keys[1] as string, hex(a.at.getTime()));
+          for (let i = 2; i < keys.length; i++) put(keys[i] as string, '');
         },
         'activity',
         options.signal,
@@ -642,7 +640,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
   async #write<T extends { id: string; tenantId: string }>(
     records: T[],
     idKey: (record: T) => string,
-    ops: (record: T) => AbstractBatchOperation<LevelDatabase, string, string>[],
+    write: (record: T, put: (key: string, value: string) => void) => void,
     kind: 'cdr' | 'activity',
     signal: AbortSignal | undefined,
   ): Promise<RecordResult> {
@@ -657,18 +655,28 @@ export class EmbeddedHistoryStore implements HistoryStore {
       const candidates = [...unique.entries()];
       const present =
         candidates.length === 0 ? [] : await this.#db.hasMany(candidates.map(([k]) => k));
-      const batch: AbstractBatchOperation<LevelDatabase, string, string>[] = [];
-      let inserted = 0;
-      candidates.forEach(([, record], i) => {
-        if (present[i] === true) {
-          duplicates++;
-          return;
-        }
-        inserted++;
-        for (const op of ops(record)) batch.push(op);
-      });
       throwIfAborted(signal);
-      if (batch.length > 0) await this.#db.batch(batch);
+      // A chained batch costs about half the CPU of an array of operations.
+      const batch = this.#db.batch();
+      const put = (k: string, v: string): void => {
+        batch.put(k, v);
+      };
+      let inserted = 0;
+      try {
+        candidates.forEach(([, record], i) => {
+          if (present[i] === true) {
+            duplicates++;
+            return;
+          }
+          inserted++;
+          write(record, put);
+        });
+      } catch (error) {
+        await batch.close();
+        throw error;
+      }
+      if (inserted > 0) await batch.write();
+      else await batch.close();
       this.#metrics.written.inc({ backend: 'embedded', kind }, inserted);
       this.#metrics.duplicates.inc({ backend: 'embedded', kind }, duplicates);
       return { inserted, duplicates };

@@ -18,7 +18,6 @@ import {
   type Logger,
   type ServiceEvents,
 } from '@voxmesh/core';
-import type { AbstractBatchOperation } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import type { LevelDatabase } from './embedded-store.js';
 import { HistoryErrorCode } from './errors.js';
@@ -329,13 +328,13 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     throwIfAborted(signal);
     if (records.length === 0) return;
     using _work = this.beginWork();
-    const ops: AbstractBatchOperation<LevelDatabase, string, string>[] = records.map((record) => ({
-      type: 'put',
-      key: QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'),
-      value: encodeEntry(kind, record),
-    }));
+    const values = records.map((record) => encodeEntry(kind, record));
     try {
-      await this.#db.batch(ops);
+      const batch = this.#db.batch();
+      for (const value of values) {
+        batch.put(QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'), value);
+      }
+      await batch.write();
     } catch (error) {
       throw new VoxmeshError(
         HistoryErrorCode.BACKEND_UNAVAILABLE,
@@ -343,7 +342,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         { cause: error, retryable: true },
       );
     }
-    this.#pending += ops.length;
+    this.#pending += values.length;
     this.#metrics.pending.set(this.#pending);
     this.#dirty = true;
     this.#wake?.();
@@ -411,7 +410,9 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     if (cdrs.length > 0) await this.store.recordCdrs(cdrs, { signal });
     if (activities.length > 0) await this.store.recordActivities(activities, { signal });
     // Acknowledged: only now do the records leave the outbox.
-    await this.#db.batch(entries.map((e) => ({ type: 'del', key: e.key })));
+    const batch = this.#db.batch();
+    for (const e of entries) batch.del(e.key);
+    await batch.write();
     this.#pending = Math.max(0, this.#pending - entries.length);
     this.#metrics.pending.set(this.#pending);
     if (cdrs.length > 0) {
