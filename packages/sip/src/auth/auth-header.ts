@@ -90,7 +90,7 @@ function isSpace(code: number | undefined): boolean {
 
 /**
  * Parses one authentication header value into its scheme and parameters.
- * Throws an `INVALID_INPUT` {@link VoxmeshError} on malformed input
+ * Throws an `INVALID_INPUT` `VoxmeshError` on malformed input
  * (unterminated quoted string, missing `=`, duplicate parameter, ...).
  */
 export function parseAuthHeader(value: string): AuthHeaderValue {

@@ -133,11 +133,11 @@ export interface DigestAuthenticatorOptions {
    * @defaultValue `{ maxFailures: 10, windowMs: 60_000 }`
    */
   throttle?: DigestThrottleOptions | false | undefined;
-  /** @defaultValue {@link systemClock} */
+  /** @defaultValue `systemClock` */
   clock?: Clock | undefined;
-  /** @defaultValue {@link silentLogger} */
+  /** @defaultValue `silentLogger` */
   logger?: Logger | undefined;
-  /** @defaultValue a private {@link Metrics} */
+  /** @defaultValue a private `Metrics` */
   metrics?: Metrics | undefined;
 }
 

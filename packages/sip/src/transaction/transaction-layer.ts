@@ -34,11 +34,11 @@ export type ServerTransaction = InviteServerTransaction | NonInviteServerTransac
 export interface TransactionLayerOptions {
   /** The timer base values T1, T2, T4. @defaultValue RFC 3261: 500, 4000, 5000 ms */
   timers?: TransactionTimerOptions | undefined;
-  /** Drives every timer. @defaultValue {@link systemClock} */
+  /** Drives every timer. @defaultValue `systemClock` */
   clock?: Clock | undefined;
-  /** @defaultValue {@link silentLogger} */
+  /** @defaultValue `silentLogger` */
   logger?: Logger | undefined;
-  /** @defaultValue a private {@link Metrics} */
+  /** @defaultValue a private `Metrics` */
   metrics?: Metrics | undefined;
   /**
    * Send `100 Trying` at once for every new INVITE (RFC 3261 §17.2.1).

@@ -36,6 +36,8 @@ export interface SipResponseErrorOptions extends VoxmeshErrorOptions {
 
 /** A request was answered with a final non-2xx response. */
 export class SipResponseError extends VoxmeshError {
+  /** Always `SIP_REQUEST_FAILED`. */
+  declare readonly code: string;
   /** The status code. */
   readonly status: number;
   /** The reason phrase. */

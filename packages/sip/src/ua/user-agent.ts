@@ -71,9 +71,9 @@ export interface UserAgentOptions {
   timers?: TransactionTimerOptions | undefined;
   /** @defaultValue `systemClock` */
   clock?: Clock | undefined;
-  /** @defaultValue {@link silentLogger} */
+  /** @defaultValue `silentLogger` */
   logger?: Logger | undefined;
-  /** @defaultValue a private {@link Metrics} */
+  /** @defaultValue a private `Metrics` */
   metrics?: Metrics | undefined;
 }
 
