@@ -29,6 +29,13 @@ export interface PortAllocatorOptions {
    * @defaultValue `0`
    */
   maxPort?: number | undefined;
+  /**
+   * The receive and send buffer size of each socket, in bytes, so a short
+   * stall of the event loop does not drop packets (capped by the kernel's
+   * `net.core.rmem_max` / `wmem_max`).
+   * @defaultValue `1048576`
+   */
+  socketBufferBytes?: number | undefined;
 }
 
 /** Options of {@link PortAllocator.allocate}. */
@@ -90,10 +97,12 @@ export class PortAllocator {
   readonly #min: number;
   readonly #max: number;
   readonly #used = new Set<number>();
+  readonly #bufferBytes: number;
   #cursor: number;
 
   constructor(options: PortAllocatorOptions = {}) {
     this.address = options.address ?? '127.0.0.1';
+    this.#bufferBytes = options.socketBufferBytes ?? 1024 * 1024;
     const min = options.minPort ?? 0;
     const max = options.maxPort ?? 0;
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max > 65535 || min > max) {
@@ -127,12 +136,12 @@ export class PortAllocator {
     const wantRtcp = options.rtcp ?? true;
     options.signal?.throwIfAborted();
     if (this.#min === 0 && this.#max === 0) {
-      const rtp = createSocket('udp4');
+      const rtp = this.#socket();
       const port = await bind(rtp, 0, this.address);
       let rtcp: Socket | undefined;
       let rtcpPort: number | undefined;
       if (wantRtcp) {
-        rtcp = createSocket('udp4');
+        rtcp = this.#socket();
         rtcpPort = await bind(rtcp, 0, this.address);
       }
       return this.#pair(port, rtcpPort, rtp, rtcp, false);
@@ -145,7 +154,7 @@ export class PortAllocator {
       if (this.#cursor + 1 > this.#max + 1) this.#cursor = this.#min;
       if (this.#used.has(port)) continue;
       this.#used.add(port);
-      const rtp = createSocket('udp4');
+      const rtp = this.#socket();
       try {
         await bind(rtp, port, this.address);
       } catch {
@@ -155,7 +164,7 @@ export class PortAllocator {
       }
       let rtcp: Socket | undefined;
       if (wantRtcp) {
-        rtcp = createSocket('udp4');
+        rtcp = this.#socket();
         try {
           await bind(rtcp, port + 1, this.address);
         } catch {
@@ -172,6 +181,14 @@ export class PortAllocator {
       `No free RTP port in ${this.#min}-${this.#max} (${this.#used.size} pairs in use)`,
       { retryable: true },
     );
+  }
+
+  #socket(): Socket {
+    return createSocket({
+      type: 'udp4',
+      recvBufferSize: this.#bufferBytes,
+      sendBufferSize: this.#bufferBytes,
+    });
   }
 
   #pair(
