@@ -163,14 +163,17 @@ export function scanNameAddr(text: string): NameAddr | undefined {
   if (value.charCodeAt(0) === 0x22) {
     // quoted-string display name (RFC 3261 §25.1)
     let i = 1;
-    let name = '';
+    let escaped = false;
     while (i < value.length && value.charCodeAt(i) !== 0x22) {
-      if (value.charCodeAt(i) === 0x5c) i++;
-      name += value.charAt(i);
+      if (value.charCodeAt(i) === 0x5c) {
+        escaped = true;
+        i++;
+      }
       i++;
     }
     if (i >= value.length) return undefined;
-    displayName = name;
+    const quoted = value.slice(1, i);
+    displayName = escaped ? quoted.replace(/\\([\s\S])/g, '$1') : quoted;
     const after = value.slice(i + 1).trimStart();
     if (after.charCodeAt(0) !== 0x3c) return undefined;
     const gt = after.indexOf('>');

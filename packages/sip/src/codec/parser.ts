@@ -140,14 +140,12 @@ export function parseMessage(buf: Buffer): ParseResult {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const LFLF = Buffer.from('\n\n');
 
-function findHeaderEnd(buf: Buffer, start: number): { end: number; bodyStart: number } | undefined {
-  const crlf = buf.indexOf(CRLFCRLF, start);
-  // The header section ends at the first CRLFCRLF unless a bare-LF empty line comes first.
-  if (crlf >= 0 && buf.subarray(start, crlf).indexOf(LFLF) < 0) {
-    return { end: crlf, bodyStart: crlf + 4 };
-  }
+/** Where the header section ends when lines may end with a bare LF. */
+function findHeaderEndLoose(
+  buf: Buffer,
+  start: number,
+): { end: number; bodyStart: number } | undefined {
   // Bare LF line ends (tolerated, RFC 3261 §7 asks for CRLF); the empty line may mix both.
   let i = buf.indexOf(LF, start);
   while (i >= 0) {
@@ -165,7 +163,12 @@ function parse(buf: Buffer): ParseResult {
   let start = 0;
   while (start < buf.length && (buf[start] === CR || buf[start] === LF)) start++;
   if (start >= buf.length) return drop('empty message');
-  const found = findHeaderEnd(buf, start);
+  // Usually the header section ends at the first CRLFCRLF; if its lines are not all
+  // CRLF-terminated, an earlier bare-LF empty line may end it instead.
+  const crlf = buf.indexOf(CRLFCRLF, start);
+  let head = crlf >= 0 ? buf.toString('utf8', start, crlf) : '';
+  let strict = crlf >= 0 && onlyCrlf(head);
+  const found = strict ? { end: crlf, bodyStart: crlf + 4 } : findHeaderEndLoose(buf, start);
   let headEnd: number;
   let bodyStart: number;
   let problem: string | undefined;
@@ -177,10 +180,11 @@ function parse(buf: Buffer): ParseResult {
     headEnd = found.end;
     bodyStart = found.bodyStart;
   }
-  const head = buf.toString('utf8', start, headEnd);
+  if (!strict || found === undefined) {
+    head = buf.toString('utf8', start, headEnd);
+    strict = onlyCrlf(head);
+  }
   // Fast path: CRLF everywhere. Otherwise split at LF and let a bare CR show up as a problem.
-  const crlfs = count(head, '\r\n');
-  const strict = count(head, '\n') === crlfs && count(head, '\r') === crlfs;
   const lines = strict ? [] : head.split('\n');
   let firstLineEnd = strict ? head.indexOf('\r\n') : -1;
   if (strict && firstLineEnd < 0) firstLineEnd = head.length;
@@ -458,10 +462,15 @@ function isWsp(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
-function count(text: string, char: string): number {
-  let n = 0;
-  for (let i = text.indexOf(char); i >= 0; i = text.indexOf(char, i + 1)) n++;
-  return n;
+/** Whether every line end is CRLF: no bare LF, no bare CR. */
+function onlyCrlf(head: string): boolean {
+  for (let i = head.indexOf('\n'); i >= 0; i = head.indexOf('\n', i + 1)) {
+    if (head.charCodeAt(i - 1) !== 0x0d) return false;
+  }
+  for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 1)) {
+    if (head.charCodeAt(i + 1) !== 0x0a) return false;
+  }
+  return true;
 }
 
 function stripCr(line: string): string {
