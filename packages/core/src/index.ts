@@ -124,6 +124,8 @@ export type { DigitCollectorSettings, DigitCollectorResult } from './digit-colle
 export { IvrRuntime } from './ivr-runtime.js';
 export type {
   NodeContext,
+  HttpCircuitBreaker,
+  HttpCircuitBreakerOptions,
   SubflowResult,
   IvrStep,
   IvrRunOutcome,

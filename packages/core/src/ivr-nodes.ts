@@ -599,7 +599,10 @@ function pick(value: unknown, path: string): string | undefined {
  * backoff, and a filler prompt while it is slow. Outputs `success` (a 2xx
  * response; `assign` copies fields into variables), `fallback` (no usable
  * answer, `fallback` variables set), `give-up` (no usable answer and no
- * fallback). Sets `http.status`, `http.attempts`, `http.error`.
+ * fallback). Sets `http.status`, `http.attempts`, `http.error`. While the
+ * runtime's circuit breaker is open for the tenant and the service's origin
+ * (after repeated timeouts, network errors or 5xx), no request is made and
+ * the node takes `fallback` / `give-up` at once.
  */
 export const httpNode = defineNodeType({
   type: 'http',
@@ -640,8 +643,17 @@ export const httpNode = defineNodeType({
     let lastError = '';
     let json: unknown;
     let ok = false;
+    let serviceFault = false;
+    let circuitKey: string;
     try {
-      for (let attempt = 0; attempt <= retries; attempt++) {
+      circuitKey = `${ctx.channel.tenantId} ${new URL(url).origin}`;
+    } catch {
+      throw new VoxmeshError(ErrorCode.INVALID_INPUT, `Invalid URL after templating: ${url}`);
+    }
+    const open = ctx.httpCircuit.isOpen(circuitKey);
+    if (open) lastError = `Circuit open: ${new URL(url).origin} failed repeatedly`;
+    try {
+      for (let attempt = 0; !open && attempt <= retries; attempt++) {
         attempts++;
         let retryable = true;
         {
@@ -680,6 +692,7 @@ export const httpNode = defineNodeType({
             retryable = !(reason instanceof SyntaxError);
           }
         }
+        serviceFault = !ok && retryable;
         if (ok || !retryable || attempt === retries) break;
         await ctx.clock.sleep((c.retryDelayMs ?? 250) * 2 ** attempt, { signal: ctx.signal });
       }
@@ -691,6 +704,7 @@ export const httpNode = defineNodeType({
       stopFiller.abort();
       await filler;
     }
+    if (!open) ctx.httpCircuit.record(circuitKey, !serviceFault);
     ctx.variables.set('http.attempts', String(attempts));
     ctx.variables.set('http.status', status === undefined ? '' : String(status));
     ctx.variables.set('http.error', ok ? '' : lastError);
@@ -702,6 +716,7 @@ export const httpNode = defineNodeType({
       elapsedMs: ctx.clock.now() - started,
       error: ok ? undefined : lastError,
       filler: filler !== undefined,
+      circuitOpen: open,
     });
     if (ok) {
       for (const [name, path] of Object.entries(c.assign ?? {})) {

@@ -60,6 +60,8 @@ export interface NodeContext<C = unknown> {
   readonly metrics: Metrics;
   /** The `fetch` used by HTTP nodes. */
   readonly fetch: typeof fetch;
+  /** The runtime's circuit breaker for web services, shared by every call. */
+  readonly httpCircuit: HttpCircuitBreaker;
   /** The call variables (the channel's). */
   readonly variables: Map<string, string>;
   /**
@@ -81,6 +83,65 @@ export interface NodeContext<C = unknown> {
   returnValue(value: string): void;
   /** Marks the call handed on (the node should then return `undefined`; the run does not hang up). */
   markTransferred(): void;
+}
+
+/**
+ * A circuit breaker per key (HTTP nodes use tenant + origin): after
+ * `failures` consecutive failures the circuit opens for `openMs`; then one
+ * request is let through, and its failure opens it again.
+ */
+export interface HttpCircuitBreaker {
+  /** Whether requests for `key` should be skipped now. */
+  isOpen(key: string): boolean;
+  /** Records the outcome of a request for `key`. */
+  record(key: string, ok: boolean): void;
+}
+
+/** Options of the runtime's {@link HttpCircuitBreaker}. */
+export interface HttpCircuitBreakerOptions {
+  /**
+   * Consecutive failures that open the circuit.
+   * @defaultValue `5`
+   */
+  failures?: number | undefined;
+  /**
+   * How long the circuit stays open, in ms.
+   * @defaultValue `30000`
+   */
+  openMs?: number | undefined;
+}
+
+class CircuitBreakers implements HttpCircuitBreaker {
+  readonly #states = new Map<string, { failures: number; openUntil: number }>();
+  constructor(
+    private readonly clock: Clock,
+    private readonly options: HttpCircuitBreakerOptions | false,
+  ) {}
+
+  isOpen(key: string): boolean {
+    if (this.options === false) return false;
+    const state = this.#states.get(key);
+    return state !== undefined && this.clock.monotonic() < state.openUntil;
+  }
+
+  record(key: string, ok: boolean): void {
+    if (this.options === false) return;
+    if (ok) {
+      this.#states.delete(key);
+      return;
+    }
+    const state = this.#states.get(key) ?? { failures: 0, openUntil: 0 };
+    state.failures++;
+    if (state.failures >= (this.options.failures ?? 5)) {
+      state.openUntil = this.clock.monotonic() + (this.options.openMs ?? 30_000);
+    }
+    this.#states.set(key, state);
+    // Bounded memory: forget the oldest keys beyond 10,000.
+    if (this.#states.size > 10_000) {
+      const oldest = this.#states.keys().next().value;
+      if (oldest !== undefined) this.#states.delete(oldest);
+    }
+  }
 }
 
 /** How a subflow ended. */
@@ -137,6 +198,11 @@ export interface IvrRuntimeOptions {
    * @defaultValue `globalThis.fetch`
    */
   fetch?: typeof fetch | undefined;
+  /**
+   * The circuit breaker of HTTP nodes, per tenant and service origin; `false` disables it.
+   * @defaultValue `{ failures: 5, openMs: 30000 }`
+   */
+  httpCircuitBreaker?: HttpCircuitBreakerOptions | false | undefined;
   /**
    * Most nodes one run may execute (guards against runaway loops).
    * @defaultValue `1000`
@@ -204,6 +270,7 @@ export class IvrRuntime {
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #fetch: typeof fetch;
+  readonly #circuit: HttpCircuitBreaker;
   readonly #maxSteps: number;
   readonly #nodeRuns;
   readonly #runs;
@@ -215,6 +282,7 @@ export class IvrRuntime {
     this.#metrics = options.metrics ?? new Metrics();
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#maxSteps = options.maxSteps ?? 1_000;
+    this.#circuit = new CircuitBreakers(this.#clock, options.httpCircuitBreaker ?? {});
     this.#nodeRuns = this.#metrics.counter({
       name: 'ivr_node_runs_total',
       help: 'IVR nodes run, by node type and output taken',
@@ -388,6 +456,7 @@ export class IvrRuntime {
         logger: this.#logger,
         metrics: this.#metrics,
         fetch: this.#fetch,
+        httpCircuit: this.#circuit,
         variables: state.channel.variables,
         template: (text) => template(text, state.channel),
         prompts: (ids) =>

@@ -2,7 +2,7 @@
 // system clock. Waits are event-driven; the timeouts under test are short but
 // nothing asserts how long anything took.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IvrRuntime, SystemClock, type IvrFlow } from '../src/index.js';
+import { FakeClock, IvrRuntime, SystemClock, type IvrFlow } from '../src/index.js';
 import { MockWebService, simulateCall, type SimulatedCall } from '../src/testing.js';
 
 const service = new MockWebService();
@@ -162,5 +162,79 @@ describe('http node against a local web service', () => {
     });
     expect(result.outcome).toBe('hangup');
     expect(call.promptsPlayed()).toEqual([]);
+  });
+});
+
+describe('http circuit breaker', () => {
+  it('opens after repeated failures per tenant and origin, then lets one request through', async () => {
+    const fakeClock = new FakeClock();
+    const requests: string[] = [];
+    let healthy = false;
+    const breaking = new IvrRuntime({
+      clock: fakeClock,
+      httpCircuitBreaker: { failures: 2, openMs: 60_000 },
+      fetch: (input) => {
+        requests.push(
+          typeof input === 'string' ? input : input instanceof URL ? input.href : input.url,
+        );
+        return Promise.resolve(
+          healthy ? Response.json({ ok: true }) : new Response('down', { status: 503 }),
+        );
+      },
+    });
+    const flowTo = (url: string): IvrFlow => ({
+      id: 'cb',
+      start: 'ask',
+      nodes: {
+        ask: { type: 'http', config: { url, retries: 0, fallback: { source: 'default' } } },
+      },
+    });
+    const call = async (tenantId: string, url = 'http://crm.example/a') => {
+      const { result } = await simulateCall({
+        flow: flowTo(url),
+        runtime: breaking,
+        call: { clock: fakeClock, tenantId },
+      });
+      return result;
+    };
+    expect((await call('t1')).steps[0]?.output).toBe('fallback');
+    expect((await call('t1')).steps[0]?.output).toBe('fallback');
+    expect(requests).toHaveLength(2);
+    // Open: no request for t1 on that origin.
+    const skipped = await call('t1', 'http://crm.example/other-path');
+    expect(skipped.variables['http.error']).toMatch(/^Circuit open/);
+    expect(skipped.steps[0]?.details).toMatchObject({ circuitOpen: true, attempts: 0 });
+    expect(requests).toHaveLength(2);
+    // Another tenant, or another origin, is not affected.
+    await call('t2');
+    await call('t1', 'http://billing.example/x');
+    expect(requests).toHaveLength(4);
+    // After openMs one request goes through; success closes the circuit.
+    await fakeClock.advanceAsync(60_000);
+    healthy = true;
+    expect((await call('t1')).steps[0]?.output).toBe('success');
+    expect((await call('t1')).steps[0]?.output).toBe('success');
+    expect(requests).toHaveLength(6);
+  });
+
+  it('4xx answers do not open the circuit', async () => {
+    const fakeClock = new FakeClock();
+    let count = 0;
+    const rt = new IvrRuntime({
+      clock: fakeClock,
+      httpCircuitBreaker: { failures: 1 },
+      fetch: () => {
+        count++;
+        return Promise.resolve(new Response('no', { status: 404 }));
+      },
+    });
+    const flow: IvrFlow = {
+      id: 'x',
+      start: 'a',
+      nodes: { a: { type: 'http', config: { url: 'http://h.example/' } } },
+    };
+    for (let i = 0; i < 3; i++)
+      await simulateCall({ flow, runtime: rt, call: { clock: fakeClock } });
+    expect(count).toBe(3);
   });
 });
