@@ -390,6 +390,7 @@ describe('registrar server on raw sockets', () => {
       expect(ok).toMatch(/^Contact: <sip:carol@10\.0\.0\.5:5060;transport=tcp>;expires=300\r$/m);
       const [route] = await registrar.lookup('sip:carol@127.0.0.1');
       expect(route?.behindNat).toBe(true);
+      expect(route?.flowRequired).toBe(true);
       expect(route?.target).toEqual({
         protocol: 'TCP',
         host: '127.0.0.1',
@@ -484,6 +485,7 @@ describe('sip.js over WebSocket', () => {
       // A browser-class phone: its contact host is made up (RFC 7118 §5), so only its flow reaches it.
       expect(route!.uri).toMatch(/\.invalid/);
       expect(route!.behindNat).toBe(true);
+      expect(route!.flowRequired).toBe(true);
       expect(route!.binding.received.protocol).toBe('WS');
       const flow = transport.flow(route!.flowId!);
       expect(flow?.protocol).toBe('WS');

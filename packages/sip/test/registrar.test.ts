@@ -406,6 +406,8 @@ describe('Registrar: NAT and flows', () => {
     expect(route?.behindNat).toBe(true);
     expect(route?.target).toEqual({ protocol: 'UDP', host: '203.0.113.7', port: 40_000 });
     expect(route?.flowId).toBe('flow-1');
+    // UDP through a NAT binding: the source address works without the flow.
+    expect(route?.flowRequired).toBe(false);
     expect(route?.binding.received).toEqual({
       protocol: 'UDP',
       source: { host: '203.0.113.7', port: 40_000 },
@@ -420,6 +422,25 @@ describe('Registrar: NAT and flows', () => {
     const [route] = await registrar.lookup('sip:alice@tenant.example');
     expect(route?.behindNat).toBe(false);
     expect(route?.target).toEqual({ protocol: 'UDP', host: '192.0.2.10', port: 5062 });
+    expect(route?.flowRequired).toBe(false);
+  });
+
+  it('marks contacts that only their flow reaches: NATed TCP and WebSocket phones', async () => {
+    const { registrar, clock } = await open();
+    await registrar.handle({
+      request: register({ contacts: ['<sip:alice@10.0.0.5:5060;transport=tcp>'], callId: 't' }),
+      flow: { id: 'tcp-1', protocol: 'TCP', remote: { host: '203.0.113.7', port: 51_000 } },
+    });
+    clock.advance(1000);
+    await registrar.handle({
+      request: register({ contacts: ['<sip:x1@abc.invalid;transport=ws>'], callId: 'w' }),
+      flow: { id: 'ws-1', protocol: 'WS', remote: { host: '203.0.113.8', port: 52_000 } },
+    });
+    const routes = await registrar.lookup('sip:alice@tenant.example');
+    expect(routes.map((r) => [r.flowId, r.flowRequired, r.target.protocol])).toEqual([
+      ['ws-1', true, 'WS'],
+      ['tcp-1', true, 'TCP'],
+    ]);
   });
 
   it('reaches a TCP contact registered over UDP at its own address, without the UDP flow', async () => {

@@ -214,6 +214,14 @@ export interface ContactRoute {
   readonly flowId: string | undefined;
   /** Whether the contact's address differs from the address the REGISTER came from. */
   readonly behindNat: boolean;
+  /**
+   * Whether only the flow reaches the phone, so a closed flow means the
+   * phone is unreachable until it registers again (RFC 5626 §5.3 answers
+   * 430 Flow Failed then): an RFC 5626 `reg-id` binding, a WebSocket phone
+   * (RFC 7118 §5: browsers accept no connections), or a connection from
+   * behind NAT.
+   */
+  readonly flowRequired: boolean;
 }
 
 /** Events of a {@link Registrar}, besides the service `state`. */
@@ -516,6 +524,11 @@ export class Registrar extends Service<RegistrarEvents> {
       target,
       flowId: viaReceived || protocol === received.protocol ? received.flowId : undefined,
       behindNat,
+      flowRequired:
+        binding.regId !== undefined ||
+        received.protocol === 'WS' ||
+        received.protocol === 'WSS' ||
+        (received.protocol !== 'UDP' && behindNat),
     };
   }
 
