@@ -443,7 +443,10 @@ export class Registrar extends Service<RegistrarEvents> {
       if (VoxmeshError.is(error, ErrorCode.ABORTED) && signal?.aborted === true) {
         throw error;
       } else {
-        this.#logger.error({ err: error, callId: request.callId }, 'registrar: REGISTER failed');
+        this.#logger.error(
+          { err: error, callId: read(() => request.callId) },
+          'registrar: REGISTER failed',
+        );
         result = reply(500, 'Server Internal Error', [['Retry-After', '5']]);
       }
     }
