@@ -26,6 +26,8 @@ export type {
 } from './ua/virtual-phone.js';
 export { MemoryNetwork } from './ua/memory-network.js';
 export type { MemoryTransportOptions, DropRule } from './ua/memory-network.js';
+export { uaTransportSuite } from './ua/transport-suite.js';
+export type { UaTransportSuiteOptions, UaTransportPair } from './ua/transport-suite.js';
 // ---- end: virtual phone and in-memory network ----
 
 // ---- Transports: the SipTransportLayer conformance suite ----

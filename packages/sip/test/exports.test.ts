@@ -88,5 +88,6 @@ it('exports exactly the public API of @voxmesh/sip/testing', async () => {
     'VirtualPhone',
     'bindingStoreSuite',
     'transportLayerSuite',
+    'uaTransportSuite',
   ]);
 });
