@@ -265,8 +265,10 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
     const start = this.clock.monotonic();
     const clock = this.clock;
     let idle = 0;
+    // advanceAsync() settles after every timer it fires, so one settle up
+    // front is enough to see the effects of what ran before.
+    await settle();
     for (;;) {
-      await settle();
       if (condition()) return;
       if (clock.monotonic() - start > limit) {
         throw new VoxmeshError(
@@ -293,6 +295,7 @@ export class SimulatedCall extends TypedEventEmitter<CallChannelEvents> implemen
       } else {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
+      await settle();
     }
   }
 
