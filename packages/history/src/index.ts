@@ -50,5 +50,7 @@ export type {
   DeadLettersOptions,
   HistoryOutboxEvents,
   HistoryOutboxOptions,
+  OutboxPutOperation,
   OutboxRecordKind,
+  PreparedOutboxWrite,
 } from './outbox.js';

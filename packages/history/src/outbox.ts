@@ -18,6 +18,7 @@ import {
   type Logger,
   type ServiceEvents,
 } from '@voxmesh/core';
+import type { AbstractSublevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
 import type { LevelDatabase } from './embedded-store.js';
 import { HistoryErrorCode } from './errors.js';
@@ -106,6 +107,30 @@ export interface DeadLetter {
   record: CdrInput | ActivityInput;
   /** The backend's error message. */
   error: string;
+}
+
+/**
+ * A put operation that adds one record to the outbox, for the application's
+ * own `batch()` (see {@link HistoryOutbox.prepareCdrs}).
+ */
+export interface OutboxPutOperation {
+  type: 'put';
+  key: string;
+  value: string;
+  /** The outbox's sublevel, when the outbox lives in one (abstract-level's batch option). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  sublevel?: AbstractSublevel<any, any, string, string>;
+}
+
+/** Records prepared for an atomic batch together with the application's state. */
+export interface PreparedOutboxWrite {
+  /** Add these to a `batch()` on the outbox's database or on an ancestor of it. */
+  readonly operations: OutboxPutOperation[];
+  /**
+   * Call once the batch is written, so the outbox delivers the records now;
+   * otherwise they are found at the next `start()`. Calling it twice does nothing.
+   */
+  committed(): void;
 }
 
 /** Options of {@link HistoryOutbox.deadLetters}. */
@@ -252,6 +277,35 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
   }
 
   /**
+   * Prepares CDRs for the outbox without writing them: put the returned
+   * operations into the same `batch()` as the application's own local state
+   * (on the outbox's database, or an ancestor when the outbox is a
+   * sublevel), so both are written atomically, then call `committed()`.
+   * Invalid CDRs throw `INVALID_INPUT`; the outbox must be running.
+   *
+   * @example
+   * ```ts
+   * const outbox = new HistoryOutbox({ store, db: nodeDb.sublevel('history-outbox') });
+   * await outbox.start();
+   * const prepared = outbox.prepareCdrs([cdr]);
+   * await nodeDb.batch([{ type: 'del', key: `active-call:${callId}` }, ...prepared.operations]);
+   * prepared.committed();
+   * ```
+   */
+  prepareCdrs(cdrs: readonly CdrInput[]): PreparedOutboxWrite {
+    checkArray(cdrs, 'prepareCdrs');
+    for (const cdr of cdrs) normalizeCdr(cdr);
+    return this.#prepare('cdr', cdrs);
+  }
+
+  /** Prepares activities for the outbox; see {@link HistoryOutbox.prepareCdrs}. */
+  prepareActivities(activities: readonly ActivityInput[]): PreparedOutboxWrite {
+    checkArray(activities, 'prepareActivities');
+    for (const activity of activities) normalizeActivity(activity);
+    return this.#prepare('activity', activities);
+  }
+
+  /**
    * Resolves when the outbox is empty: every record written before (and
    * while) waiting has been acknowledged by the backend or dead-lettered.
    * Rejects with `ABORTED` when `signal` aborts or the outbox stops first.
@@ -318,6 +372,42 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     await this.#loop;
     this.#loop = undefined;
     if (this.#owned) await this.#db.close();
+  }
+
+  #prepare(
+    kind: OutboxRecordKind,
+    records: readonly (CdrInput | ActivityInput)[],
+  ): PreparedOutboxWrite {
+    // Sequence numbers are only known once start() has read the last one.
+    this.beginWork().release();
+    const db = this.#db as unknown as { prefix?: unknown };
+    const sublevel =
+      typeof db.prefix === 'string'
+        ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
+          (this.#db as unknown as AbstractSublevel<any, any, string, string>)
+        : undefined;
+    const operations: OutboxPutOperation[] = records.map((record) => {
+      const op: OutboxPutOperation = {
+        type: 'put',
+        key: QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'),
+        value: encodeEntry(kind, record),
+      };
+      if (sublevel !== undefined) op.sublevel = sublevel;
+      return op;
+    });
+    let done = false;
+    return {
+      operations,
+      committed: () => {
+        if (done || operations.length === 0) return;
+        done = true;
+        if (this.state !== 'running' && this.state !== 'draining') return;
+        this.#pending += operations.length;
+        this.#metrics.pending.set(this.#pending);
+        this.#dirty = true;
+        this.#wake?.();
+      },
+    };
   }
 
   async #enqueue(

@@ -254,3 +254,41 @@ describe('HistoryOutbox', () => {
     await store.close();
   });
 });
+
+describe('HistoryOutbox in the same batch as local state', () => {
+  it('adds records atomically with the application state of a parent database', async () => {
+    const store = await openStore();
+    const root = new MemoryLevel<string, string>();
+    const outbox = new HistoryOutbox({
+      store,
+      db: root.sublevel('outbox'),
+    });
+    await outbox.start();
+    const [first, second] = cdrs('demo.local', 2) as [CdrInput, CdrInput];
+    const prepared = outbox.prepareCdrs([first]);
+    expect(prepared.operations).toHaveLength(1);
+    await root.batch([
+      { type: 'put', key: 'calls!active', value: '0' },
+      ...(prepared.operations as never[]),
+    ]);
+    prepared.committed();
+    prepared.committed();
+    expect(outbox.pending).toBe(1);
+    await outbox.flush();
+    expect((await allCdrs(store, 'demo.local')).map((c) => c.callId)).toEqual([first.callId]);
+    expect(await root.get('calls!active')).toBe('0');
+    // A batch that is never written adds nothing; later writes are unaffected.
+    const abandoned = outbox.prepareCdrs([second]);
+    expect(abandoned.operations[0]?.sublevel).toBeDefined();
+    await outbox.recordActivities([
+      { tenantId: 'demo.local', id: 'a1', at: new Date(Date.UTC(2024, 0, 1)), type: 'login' },
+    ]);
+    await outbox.flush();
+    expect((await allCdrs(store, 'demo.local')).length).toBe(1);
+    expect(() => outbox.prepareCdrs([{ ...second, leg: 'x:y' }])).toThrow(VoxmeshError);
+    await outbox.drain();
+    expect(() => outbox.prepareCdrs([second])).toThrow(VoxmeshError);
+    await root.close();
+    await store.close();
+  });
+});
