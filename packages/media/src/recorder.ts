@@ -3,8 +3,9 @@
  * one channel per leg, streamed to any writable (a file, a storage adapter's
  * upload stream). Paced by the shared {@link MediaClock}: every tick writes
  * 20 ms per channel, so the file keeps wall-clock time across silence and
- * packet loss. Each channel has a small jitter buffer (two frames) so
- * packets arriving around the tick do not leave gaps.
+ * packet loss. Each input has a small jitter buffer (two frames), and an
+ * input that is playing may hold writing back for up to three ticks, so
+ * packets that arrive late (a busy event loop) do not become gaps.
  *
  * @module
  */
@@ -56,6 +57,9 @@ export interface RecordingSummary {
   dataBytes: number;
 }
 
+/** Ticks a late input may hold writing back before it counts as silent (60 ms). */
+const HOLD_TICKS = 3;
+
 class InputBuffer {
   chunks: Int16Array[] = [];
   length = 0;
@@ -76,6 +80,8 @@ export class Recorder {
   #frames = 0;
   #dataBytes = 0;
   #stopped = false;
+  #due = 0;
+  #held = 0;
 
   constructor(options: RecorderOptions) {
     this.#clock = options.mediaClock;
@@ -117,13 +123,19 @@ export class Recorder {
     while (input.length > this.#maxBuffer && input.chunks.length > 1) {
       input.length -= (input.chunks.shift() as Int16Array).length;
     }
+    // Two frames of jitter buffer before an input plays (again).
+    if (!input.primed && input.length >= FRAME_SAMPLES * 2) input.primed = true;
+    this.#drain(false);
   }
 
   /** Stops recording, flushes, completes the header (file destinations) and closes. */
   async stop(): Promise<RecordingSummary> {
     if (this.#stopped) return this.#summary();
-    this.#stopped = true;
     this.#subscription?.[Symbol.dispose]();
+    // Write what is due with what has arrived.
+    for (const input of this.#inputs) if (input.length < FRAME_SAMPLES) input.primed = false;
+    this.#drain(false);
+    this.#stopped = true;
     const stream = this.#stream;
     if (stream !== undefined) {
       await new Promise<void>((resolve, reject) => {
@@ -155,16 +167,8 @@ export class Recorder {
     return { durationMs: this.#frames * 20, dataBytes: this.#dataBytes };
   }
 
-  #take(input: InputBuffer, out: Int16Array): boolean {
-    // Two frames of jitter buffer before an input starts (and after an underrun).
-    if (!input.primed) {
-      if (input.length < FRAME_SAMPLES * 2) return false;
-      input.primed = true;
-    }
-    if (input.length < FRAME_SAMPLES) {
-      input.primed = false;
-      return false;
-    }
+  #take(input: InputBuffer, out: Int16Array): void {
+    if (!input.primed || input.length < FRAME_SAMPLES) return;
     let n = 0;
     while (n < FRAME_SAMPLES) {
       const chunk = input.chunks[0] as Int16Array;
@@ -175,10 +179,34 @@ export class Recorder {
       else input.chunks[0] = chunk.subarray(take);
     }
     input.length -= FRAME_SAMPLES;
-    return true;
   }
 
   #tick(): void {
+    this.#due++;
+    this.#drain(true);
+  }
+
+  /**
+   * Writes the frames that are due. An input that is playing (primed) but
+   * has no frame yet holds writing back for up to `HOLD_TICKS` ticks, so a
+   * packet that is merely late does not become a gap; after that the input
+   * counts as silent (and primes again with two frames).
+   */
+  #drain(fromTick: boolean): void {
+    while (this.#due > 0) {
+      const starving = this.#inputs.filter((i) => i.primed && i.length < FRAME_SAMPLES);
+      if (starving.length > 0) {
+        if (fromTick) this.#held++;
+        if (this.#held <= HOLD_TICKS) return;
+        for (const i of starving) i.primed = false;
+      }
+      this.#held = 0;
+      this.#due--;
+      this.#writeFrame();
+    }
+  }
+
+  #writeFrame(): void {
     const stream = this.#stream;
     if (stream === undefined) return;
     const frames = this.#inputs.map((input) => {

@@ -180,6 +180,40 @@ describe('InProcessMediaController', () => {
     expect(b.received.every((p) => decodeRtp(p.data).payloadType === 0)).toBe(true);
   });
 
+  it('survives garbage datagrams on its ports and keeps relaying', async () => {
+    const { c, a, b } = await setup({ connect: false });
+    await c.offer({ sessionId: 'g', from: 'a', to: 'b', sdp: testOffer({ port: a.port }) });
+    const answer = audio(
+      (
+        await c.answer({
+          sessionId: 'g',
+          from: 'b',
+          to: 'a',
+          sdp: testOffer({ port: b.port, formats: [[0, 'PCMU']] }),
+        })
+      ).sdp,
+    );
+    const junk = [
+      Buffer.alloc(0),
+      Buffer.from([0x80]),
+      Buffer.from('INVITE sip:x SIP/2.0\r\n\r\n'),
+      Buffer.alloc(1500, 0xff),
+      Buffer.from('81c800ff', 'hex'),
+      Buffer.from('8f000000000000000000000000', 'hex'),
+    ];
+    for (let i = 0; i < 200; i++)
+      junk.push(
+        Buffer.from(Array.from({ length: 1 + (i % 64) }, (_, j) => (i * 31 + j * 17) & 0xff)),
+      );
+    for (const j of junk) a.send(j, answer.port);
+    // To the port facing b, from elsewhere: nothing that looks like RTP (any
+    // valid RTP would latch that leg before b speaks, as symmetric RTP does).
+    for (const j of junk) if (j.length > 0 && j[0]! >> 6 !== 2) a.send(j, c.legPort('g', 'b')!);
+    a.sendAudio(new Uint8Array(160).fill(0x55), answer.port);
+    await b.waitFor((r) => r.some((p) => p.data.length === 172 && p.data[12] === 0x55));
+    expect(b.received.every((p) => decodeRtp(p.data).payloadType === 0)).toBe(true);
+  });
+
   it('holds a leg: media from it is not forwarded', async () => {
     const { c, a, b } = await setup();
     await c.offer({ sessionId: 'h', from: 'a', to: 'b', sdp: testOffer({ port: a.port }) });
