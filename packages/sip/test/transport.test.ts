@@ -111,6 +111,11 @@ describe('SipTransport on loopback', () => {
     const [response] = await responded;
     expect(response.isResponse() && response.status).toBe(200);
     expect(response.to?.tag).toBe('srv');
+    // A UDP flow can be found again by its id (e.g. one stored with a registration).
+    const again = server.flow(flow.id);
+    expect(again?.id).toBe(flow.id);
+    expect(again?.remote).toEqual(flow.remote);
+    expect(server.flow('udp:127.0.0.1:1-127.0.0.1:2')).toBeUndefined();
   });
 
   it('TCP: reuses one connection both ways and answers over it', async () => {

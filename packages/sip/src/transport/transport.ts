@@ -328,9 +328,30 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
     return this.listener(protocol)?.advertised;
   }
 
-  /** An open connection by its id, or a UDP flow by its id. */
+  /**
+   * A flow by its id: an open connection, or a UDP flow of one of the
+   * listeners (UDP flow ids name both addresses, so they stay valid as long
+   * as the listener is open). `undefined` for a closed connection.
+   */
   flow(id: string): Flow | undefined {
-    return this.#connections.get(id);
+    const connection = this.#connections.get(id);
+    if (connection !== undefined) return connection;
+    const match = /^udp:(\[[^\]]+\]|[^:]+):(\d+)-(\[[^\]]+\]|[^:]+):(\d+)$/.exec(id);
+    if (match === null) return undefined;
+    const unbracket = (host: string): string => host.replace(/^\[(.*)\]$/, '$1');
+    const localHost = unbracket(match[1] as string);
+    const localPort = Number(match[2]);
+    const listener = this.#listeners.find(
+      (l) =>
+        l.udp !== undefined && l.info.local.host === localHost && l.info.local.port === localPort,
+    );
+    if (listener?.udp === undefined) return undefined;
+    return new UdpFlow(
+      listener.udp,
+      listener.info.local,
+      { host: unbracket(match[3] as string), port: Number(match[4]) },
+      this.#maxDatagramBytes,
+    );
   }
 
   async send(
