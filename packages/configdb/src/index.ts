@@ -7,7 +7,7 @@
  * - {@link Collection}: typed, validated records under a key prefix.
  * - {@link ConfigView}: a durable local view for telephony nodes (offline mode).
  * - {@link TcpTransport}: replication between processes, shared-secret authenticated.
- * - {@link ShardMap}, {@link DiscoveryServer}, {@link ConfigServer},
+ * - {@link ShardMap}, {@link ConfigServer} (HTTP API and discovery endpoint),
  *   {@link RemoteConfigClient}, {@link RoutingClient}: sharding, discovery and routing.
  *
  * @packageDocumentation
