@@ -141,6 +141,38 @@ describe('Recorder', () => {
     expect(Math.abs(peak - 1000)).toBeLessThanOrEqual(5);
   });
 
+  it('lets a late packet catch up instead of leaving a gap, and writes silence after 60 ms', async () => {
+    const clock = new FakeClock();
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    const rec = new Recorder({
+      mediaClock: new MediaClock({ clock }),
+      destination: sink,
+      inputs: 1,
+    });
+    await rec.start();
+    const frame = new Int16Array(160).fill(1000);
+    // Two frames prime the input; then packets arrive 40 ms late, two at a time.
+    rec.write(0, frame);
+    rec.write(0, frame);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(40);
+      rec.write(0, frame);
+      rec.write(0, frame);
+    }
+    // Then nothing for 200 ms: after three ticks the input counts as silent.
+    clock.advance(200);
+    await rec.stop();
+    const samples = new Int16Array(Uint8Array.from(Buffer.concat(chunks).subarray(44)).buffer);
+    const frames = Array.from({ length: samples.length / 160 }, (_, f) => samples[f * 160]);
+    const firstSilent = frames.indexOf(0);
+    // All 22 frames that arrived were written back to back, then silence.
+    expect(firstSilent).toBe(22);
+    expect(frames.slice(0, 22).every((v) => v === 1000)).toBe(true);
+    expect(frames.slice(22).every((v) => v === 0)).toBe(true);
+  });
+
   it('mixes two inputs, or keeps them in separate channels, and streams to any writable', async () => {
     const clock = new FakeClock();
     const sink = new PassThrough();
