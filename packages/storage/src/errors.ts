@@ -29,6 +29,12 @@ export const StorageErrorCode = {
   SIGNATURE_INVALID: 'SIGNATURE_INVALID',
   /** A signed URL has expired. */
   SIGNATURE_EXPIRED: 'SIGNATURE_EXPIRED',
+  /** The FileHandler does not serve this HTTP method. */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** A request's `If-Match` precondition failed. */
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
+  /** The FileHandler failed on an unexpected error (a bug, logged with its cause). */
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 
 /** The union of all {@link StorageErrorCode} values. */

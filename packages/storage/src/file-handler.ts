@@ -364,9 +364,14 @@ export class FileHandler extends Service {
 
   async #route(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     if (method !== 'GET' && method !== 'HEAD' && method !== 'PUT' && method !== 'DELETE') {
-      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `Method ${method} is not allowed`, {
-        Allow: 'GET, HEAD, PUT, DELETE',
-      });
+      throw new HttpError(
+        405,
+        StorageErrorCode.METHOD_NOT_ALLOWED,
+        `Method ${method} is not allowed`,
+        {
+          Allow: 'GET, HEAD, PUT, DELETE',
+        },
+      );
     }
     const { tenant, key, query } = this.#parseTarget(req.url ?? '/');
     await this.#authenticate(req, method, tenant, key, query);
@@ -493,7 +498,7 @@ export class FileHandler extends Service {
         if (!tags.some((t) => t === '*' || (!t.startsWith('W/') && t === info.etag))) {
           throw new HttpError(
             412,
-            'PRECONDITION_FAILED',
+            StorageErrorCode.PRECONDITION_FAILED,
             'If-Match does not match the current entity tag',
           );
         }
@@ -684,7 +689,7 @@ export class FileHandler extends Service {
       return;
     } else {
       status = 500;
-      code = 'INTERNAL';
+      code = StorageErrorCode.INTERNAL_ERROR;
       message = 'Internal error';
       this.#logger.error({ err: error, url: req.url }, 'file handler: request failed');
     }
