@@ -397,3 +397,48 @@ describe('runtime guards', () => {
     });
   });
 });
+
+describe('simulateCall guards', () => {
+  it('a flow that never ends fails with TIMEOUT after maxCallMs, and the call is hung up', async () => {
+    const clock = new FakeClock();
+    const runtime = new IvrRuntime({ clock });
+    runtime.registerNodeType({
+      type: 'test.forever',
+      version: 1,
+      schema: Type.Object({}),
+      outputs: [],
+      // Waits for a minute at a time until the call ends.
+      run: async (ctx) => {
+        while (!ctx.signal.aborted)
+          await ctx.clock.sleep(60_000, { signal: ctx.signal }).catch(() => undefined);
+        return undefined;
+      },
+    });
+    let seen: SimulatedCall | undefined;
+    const error = await simulateCall({
+      flow: flow({ f: { type: 'test.forever' } }),
+      runtime,
+      call: { clock },
+      maxCallMs: 3_600_000,
+      script: (call) => {
+        seen = call;
+      },
+    }).catch((e: unknown) => e);
+    expect(VoxmeshError.is(error, ErrorCode.TIMEOUT)).toBe(true);
+    expect(seen?.state).toBe('ended');
+  });
+
+  it("a failing script hangs the call up and rethrows the script's error", async () => {
+    let seen: SimulatedCall | undefined;
+    const error = await simulateCall({
+      flow: flow({ p: { type: 'play', config: { prompt: 'p' } } }),
+      call: { promptDurationMs: 10_000 },
+      script: (call) => {
+        seen = call;
+        throw new Error('script broke');
+      },
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('script broke');
+    expect(seen?.state).toBe('ended');
+  });
+});
