@@ -396,6 +396,64 @@ describe('UserAgent timers on fake time', () => {
     await call.answered();
   });
 
+  it('a lost reliable 183 is retransmitted at T1 until the PRACK arrives (RFC 3262 §3)', async () => {
+    const { make, net, clock } = pair();
+    const alice = make('alice', '10.0.0.1');
+    const bob = make('bob', '10.0.0.2');
+    await Promise.all([alice.start(), bob.start()]);
+    const incoming = nextCall(bob);
+    const call = alice.invite({ uri: 'sip:bob@10.0.0.2', body: SDP_A });
+    const bobCall = await incoming;
+    net.drop((m) => m.isResponse() && m.status === 183);
+    const pracked = bobCall.progress({ status: 183, body: SDP_B, reliable: true });
+    await flush();
+    expect(call.state).toBe('proceeding');
+    await clock.advanceAsync(500);
+    await flush();
+    await pracked;
+    expect(call.state).toBe('early');
+    const sent183 = net.log.filter((l) => l.message.isResponse() && l.message.status === 183);
+    expect(sent183.map((l) => l.dropped)).toEqual([true, false]);
+    expect(sent183[1]!.message.headers.get('RSeq')).toBe('1');
+    const prack = net.log.find((l) => l.message.isRequest() && l.message.method === 'PRACK');
+    expect(prack?.message.headers.get('RAck')).toBe(`1 ${call.invite.cseq?.seq} INVITE`);
+    await bobCall.accept({ body: SDP_B });
+    await call.answered();
+  });
+
+  it('without a PRACK the reliable provisional gives up after 64*T1 with 504', async () => {
+    const { make, net, clock } = pair();
+    const alice = make('alice', '10.0.0.1');
+    const bob = make('bob', '10.0.0.2');
+    await Promise.all([alice.start(), bob.start()]);
+    const incoming = nextCall(bob);
+    const call = alice.invite({ uri: 'sip:bob@10.0.0.2' });
+    const bobCall = await incoming;
+    net.drop((m) => m.isRequest() && m.method === 'PRACK', 100);
+    const pracked = bobCall.progress({ status: 180, reliable: true }).catch((e: unknown) => e);
+    const answered = call.answered().catch((e: unknown) => e);
+    await clock.advanceAsync(32_000);
+    await flush();
+    expect(await pracked).toMatchObject({ code: 'SIP_TRANSACTION_TIMEOUT' });
+    expect(await answered).toMatchObject({ status: 504 });
+    expect(bobCall.end).toMatchObject({ cause: 'timeout', status: 504 });
+  });
+
+  it('refuses a reliable provisional response when the caller did not offer 100rel', async () => {
+    const { make } = pair();
+    const alice = make('alice', '10.0.0.1');
+    const bob = make('bob', '10.0.0.2');
+    await Promise.all([alice.start(), bob.start()]);
+    const incoming = nextCall(bob);
+    const call = alice.invite({ uri: 'sip:bob@10.0.0.2', headers: [['Supported', 'timer']] });
+    const bobCall = await incoming;
+    // alice always adds Supported: 100rel; strip it from what bob saw to model an old phone.
+    bobCall.invite.headers.set('Supported', 'timer');
+    await expect(bobCall.progress({ reliable: true })).rejects.toThrow(TypeError);
+    bobCall.reject({ status: 486 });
+    await expect(call.answered()).rejects.toMatchObject({ status: 486 });
+  });
+
   it('an unanswered INVITE to nobody times out with Timer B as SIP_TRANSACTION_TIMEOUT', async () => {
     const { make, clock } = pair();
     const alice = make('alice', '10.0.0.1');

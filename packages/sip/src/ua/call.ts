@@ -551,38 +551,50 @@ export class Call extends TypedEventEmitter<CallEvents> {
     // RFC 3262 §3: retransmit the reliable provisional response with T1 doubling until the PRACK.
     const key = rseq;
     await new Promise<void>((resolve, reject) => {
+      const clock = this.#host.callClock;
       let interval = this.#host.timers.t1;
-      const started = this.#host.callClock.monotonic();
-      const entry: { timer: Timer | undefined; resolve: () => void; reject: (e: unknown) => void } =
-        {
-          timer: undefined,
-          resolve,
-          reject,
-        };
+      const entry: {
+        timer: Timer | undefined;
+        resolve: () => void;
+        reject: (e: unknown) => void;
+      } = {
+        timer: undefined,
+        resolve: () => {
+          deadline.cancel();
+          resolve();
+        },
+        reject: (error: unknown) => {
+          deadline.cancel();
+          reject(error);
+        },
+      };
       const retransmit = (): void => {
-        if (this.#host.callClock.monotonic() - started >= 64 * this.#host.timers.t1) {
-          // RFC 3262 §3: no PRACK within 64*T1: reject the INVITE with a 5xx.
-          this.#reliablePending.delete(key);
-          if (tx.state === 'proceeding') tx.respond(this.#buildResponse(504, {}));
-          this._terminate({ cause: 'timeout', by: 'local', status: 504 });
-          reject(
-            new VoxmeshError(
-              SipUaErrorCode.SIP_TRANSACTION_TIMEOUT,
-              'No PRACK for a reliable provisional response',
-            ),
-          );
-          return;
-        }
         if (tx.state === 'proceeding') tx.respond(response);
         interval *= 2;
-        entry.timer = this.#host.callClock.setTimeout(retransmit, interval);
+        entry.timer = clock.setTimeout(retransmit, interval);
       };
-      entry.timer = this.#host.callClock.setTimeout(retransmit, interval);
+      // RFC 3262 §3: no PRACK within 64*T1: reject the INVITE with a 5xx.
+      const deadline = clock.setTimeout(() => {
+        entry.timer?.cancel();
+        this.#reliablePending.delete(key);
+        if (tx.state === 'proceeding') tx.respond(this.#buildResponse(504, {}));
+        this._terminate({ cause: 'timeout', by: 'local', status: 504 });
+        reject(
+          new VoxmeshError(
+            SipUaErrorCode.SIP_TRANSACTION_TIMEOUT,
+            'No PRACK for a reliable provisional response',
+          ),
+        );
+      }, 64 * this.#host.timers.t1);
+      // Retransmissions only on unreliable transports (RFC 3262 §3 leaves reliability to TCP).
+      if (!tx.flow.reliable) entry.timer = clock.setTimeout(retransmit, interval);
       this.#reliablePending.set(key, entry);
       options.signal?.addEventListener(
         'abort',
         () => {
-          reject(new AbortError(undefined, { cause: options.signal?.reason }));
+          entry.timer?.cancel();
+          this.#reliablePending.delete(key);
+          entry.reject(new AbortError(undefined, { cause: options.signal?.reason }));
         },
         { once: true },
       );
