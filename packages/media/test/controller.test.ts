@@ -214,6 +214,55 @@ describe('InProcessMediaController', () => {
     expect(b.received.every((p) => decodeRtp(p.data).payloadType === 0)).toBe(true);
   });
 
+  it('handles a re-INVITE from the answering side (hold with sendonly) on the same ports', async () => {
+    const { c, a, b } = await setup({ connect: false });
+    const offer1 = audio(
+      (await c.offer({ sessionId: 'r', from: 'a', to: 'b', sdp: testOffer({ port: a.port }) })).sdp,
+    );
+    const answer1 = audio(
+      (
+        await c.answer({
+          sessionId: 'r',
+          from: 'b',
+          to: 'a',
+          sdp: testOffer({ port: b.port, formats: [[0, 'PCMU']] }),
+        })
+      ).sdp,
+    );
+    // b puts a on hold: b offers sendonly, a answers recvonly.
+    const offer2 = audio(
+      (
+        await c.offer({
+          sessionId: 'r',
+          from: 'b',
+          to: 'a',
+          sdp: testOffer({ port: b.port, formats: [[0, 'PCMU']], direction: 'sendonly' }),
+        })
+      ).sdp,
+    );
+    expect(offer2.port).toBe(answer1.port);
+    expect(offer2.direction).toBe('sendonly');
+    const answer2 = audio(
+      (
+        await c.answer({
+          sessionId: 'r',
+          from: 'a',
+          to: 'b',
+          sdp: testOffer({ port: a.port, formats: [[0, 'PCMU']], direction: 'recvonly' }),
+        })
+      ).sdp,
+    );
+    expect(answer2.port).toBe(offer1.port);
+    expect(answer2.direction).toBe('recvonly');
+    // Music on hold from b still reaches a; a's media is not sent to b (b receives nothing: sendonly).
+    b.sendAudio(new Uint8Array(160).fill(7), offer1.port);
+    await a.waitFor((r) => r.length >= 1);
+    a.sendAudio(new Uint8Array(160).fill(9), answer1.port);
+    a.sendAudio(new Uint8Array(160).fill(9), answer1.port);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.received).toHaveLength(0);
+  });
+
   it('holds a leg: media from it is not forwarded', async () => {
     const { c, a, b } = await setup();
     await c.offer({ sessionId: 'h', from: 'a', to: 'b', sdp: testOffer({ port: a.port }) });
