@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, FakeClock, VoxmeshError, onceEvent } from '@voxmesh/core';
+import { ErrorCode, FakeClock, Metrics, VoxmeshError, onceEvent } from '@voxmesh/core';
 import { MemoryLevel } from 'memory-level';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -55,7 +55,8 @@ function cdrs(tenantId: string, n: number): CdrInput[] {
 describe('HistoryOutbox', () => {
   it('delivers CDRs and activities to the backend and empties itself', async () => {
     const store = await openStore();
-    const outbox = new HistoryOutbox({ store, location: join(dir, `o${dirs++}`) });
+    const metrics = new Metrics();
+    const outbox = new HistoryOutbox({ store, location: join(dir, `o${dirs++}`), metrics });
     await outbox.start();
     const delivered: number[] = [];
     outbox.on('delivered', (_kind, count) => delivered.push(count));
@@ -70,6 +71,10 @@ describe('HistoryOutbox', () => {
       (await store.queryActivities({ tenantId: 'demo.local' })).items.map((a) => a.id),
     ).toEqual(['a1']);
     expect(delivered.reduce((a, b) => a + b, 0)).toBe(31);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('voxmesh_history_outbox_delivered_total{kind="cdr"} 30');
+    expect(text).toContain('voxmesh_history_outbox_delivered_total{kind="activity"} 1');
+    expect(text).toContain('voxmesh_history_outbox_pending 0');
     await outbox.drain();
     await store.close();
   });
