@@ -57,6 +57,9 @@ function check(condition: boolean, message: string): void {
 }
 
 const PROMPT = { silenceMs: 1_000 } as const;
+// For prompts that the test interrupts: long enough that a slow machine
+// cannot finish them before the interruption arrives.
+const LONG = { silenceMs: 30_000 } as const;
 
 /** Registers the CallChannel conformance tests with `test`. */
 export function callChannelSuite(options: CallChannelSuiteOptions): void {
@@ -133,7 +136,7 @@ export function callChannelSuite(options: CallChannelSuiteOptions): void {
 
   run('a digit barges in on a dtmf barge-in prompt and is kept for collectDigits()', async (h) => {
     await h.channel.answer();
-    const playing = h.channel.play(PROMPT, { bargeIn: 'dtmf' });
+    const playing = h.channel.play(LONG, { bargeIn: 'dtmf' });
     await h.advance(200);
     await h.press('7');
     const played: PlayResult = await playing;
@@ -158,7 +161,7 @@ export function callChannelSuite(options: CallChannelSuiteOptions): void {
 
   run('a new prompt flushes digits queued by an earlier barge-in', async (h) => {
     await h.channel.answer();
-    const first = h.channel.play(PROMPT, { bargeIn: 'dtmf' });
+    const first = h.channel.play(LONG, { bargeIn: 'dtmf' });
     await h.advance(200);
     await h.press('5');
     await first;
@@ -174,7 +177,7 @@ export function callChannelSuite(options: CallChannelSuiteOptions): void {
   run('the signal stops play() and collectDigits()', async ({ channel, advance }) => {
     await channel.answer();
     const stopPlay = new AbortController();
-    const playing = channel.play(PROMPT, { signal: stopPlay.signal });
+    const playing = channel.play(LONG, { signal: stopPlay.signal });
     await advance(100);
     stopPlay.abort();
     check((await playing).reason === 'stopped', 'play() did not stop');
