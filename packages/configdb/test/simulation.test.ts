@@ -6,7 +6,7 @@ import { simulate } from './simulator.js';
 
 // CONFIGDB_SEEDS=1000 runs more seeds; CONFIGDB_SEED=<n> replays one seed.
 const only = process.env.CONFIGDB_SEED ? Number(process.env.CONFIGDB_SEED) : undefined;
-const count = Number(process.env.CONFIGDB_SEEDS ?? 120);
+const count = Number(process.env.CONFIGDB_SEEDS ?? 100);
 const seeds = only === undefined ? Array.from({ length: count }, (_, i) => i + 1) : [only];
 
 const dirs: { remove(): void }[] = [];
