@@ -167,6 +167,10 @@ describe.each(['UDP', 'TCP'] as const)('SIPp against our user agent over %s', (p
     const { code, output } = await run.exited;
     expect(code, output).toBe(0);
     expect(calls).toHaveLength(3);
+    // Our Contact names the transport the INVITE came in on.
+    const contact = calls[0]!.finalResponse?.headers.get('Contact') ?? '';
+    expect(contact).toContain(`127.0.0.1:${port}`);
+    expect(contact.includes(';transport=tcp')).toBe(protocol === 'TCP');
     const ends = await Promise.all(calls.map(endOf));
     for (const end of ends) expect(end).toMatchObject({ cause: 'bye', by: 'remote' });
     expect(ua.calls).toHaveLength(0);

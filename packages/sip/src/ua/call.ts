@@ -206,8 +206,11 @@ export interface CallHost {
   sendCancel(invite: SipRequest, reason: string | undefined): void;
   /** Sends an ACK outside any transaction (adds Via, routes it). */
   sendAck(ack: SipRequest): void;
-  /** Our Contact for a request or a flow. */
-  contactFor(request: SipRequest): NameAddr;
+  /**
+   * Our Contact for a request: for one we send, on the transport it goes out
+   * on; for one we received, on the transport it came in on (`incoming`).
+   */
+  contactFor(request: SipRequest, incoming?: boolean): NameAddr;
   /** Builds the credentials of a request answered with 401/407, or `undefined`. */
   authorize(request: SipRequest, response: SipResponse): SipRequest | undefined;
   registerDialog(call: Call): void;
@@ -664,7 +667,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
     this.dialog = Dialog.fromRequest(
       this.invite,
       this.#localTag,
-      this.#host.contactFor(this.invite),
+      this.#host.contactFor(this.invite, true),
       state,
     );
     this.#host.registerDialog(this);
@@ -684,7 +687,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
     // RFC 3261 §12.1.1: a response that creates a dialog carries Record-Route and Contact.
     if (status > 100 && status < 300) {
       for (const rr of request.headers.getAll('record-route')) headers.push(['Record-Route', rr]);
-      headers.push(['Contact', this.#host.contactFor(request).toString()]);
+      headers.push(['Contact', this.#host.contactFor(request, true).toString()]);
       headers.push(['Supported', this.#host.supported.join(', ')]);
     }
     if (options.body !== undefined)

@@ -328,7 +328,11 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     return response;
   }
 
-  /** Starts an outgoing call; await {@link Call.answered} for the outcome. */
+  /**
+   * Starts an outgoing call; await {@link Call.answered} for the outcome.
+   * Throws `NOT_ACCEPTING_WORK` when the user agent is not running
+   * (not started, draining or stopped).
+   */
   invite(options: UaInviteOptions): Call {
     const token = this.beginWork();
     const contentType =
@@ -432,13 +436,22 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     );
   }
 
-  /** Our Contact for a request: the advertised address of the transport it uses. */
-  contactFor(request: SipRequest): NameAddr {
+  /**
+   * Our Contact for a request: the advertised address of the transport it
+   * goes out on, or, for a request we received (`incoming`), of the transport
+   * it came in on (its top Via names it).
+   */
+  contactFor(request: SipRequest, incoming = false): NameAddr {
     let protocol = this.#defaultProtocol;
-    try {
-      protocol = this.#targetFor(request).protocol;
-    } catch {
-      // not routable: keep the default
+    const via = incoming ? request.topVia?.transport : undefined;
+    if (via === 'UDP' || via === 'TCP' || via === 'TLS' || via === 'WS' || via === 'WSS') {
+      protocol = via;
+    } else {
+      try {
+        protocol = this.#targetFor(request).protocol;
+      } catch {
+        // not routable: keep the default
+      }
     }
     const local = this.#transport.localAddress(protocol) ?? { host: '127.0.0.1', port: 5060 };
     const params: Record<string, string | null> = {};
