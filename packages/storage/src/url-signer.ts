@@ -79,7 +79,8 @@ export function verifySignature(input: VerifyInput): void {
   if (expires * 1000 <= input.nowMs) {
     throw new VoxmeshError(StorageErrorCode.SIGNATURE_EXPIRED, 'The signed URL has expired');
   }
-  if (expires * 1000 - input.nowMs > input.maxTtlMs) {
+  // Expiries are whole seconds, rounded up when signing: allow that second.
+  if (expires * 1000 - input.nowMs > input.maxTtlMs + 1000) {
     throw invalid('its expiry lies further ahead than the longest allowed lifetime');
   }
 }

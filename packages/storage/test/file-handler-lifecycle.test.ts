@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Metrics, VoxmeshError } from '@voxmesh/core';
+import { FakeClock, Metrics, VoxmeshError } from '@voxmesh/core';
 import { FileHandler, FsBlobStore } from '@voxmesh/storage';
 
 const root = mkdtempSync(join(tmpdir(), 'voxmesh-fh-lifecycle-'));
@@ -112,6 +112,20 @@ describe('FileHandler lifecycle', () => {
     await status(handler.signUrl({ tenant: 't', key: 'none.wav' }));
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/voxmesh_file_handler_requests_total\{method="GET",status="404"\} 1/);
+  });
+
+  it('accepts a URL signed for exactly maxUrlTtlMs at any fraction of a second', async () => {
+    const clock = new FakeClock({ now: Date.UTC(2026, 10, 22, 1, 2, 3, 1) });
+    const store = new FsBlobStore({ root: join(root, 'ttl') });
+    await store.put('t/x.wav', 'x');
+    await using handler = new FileHandler({ store, secret, clock, maxUrlTtlMs: 60_000 });
+    await handler.start();
+    for (const ms of [1, 500, 999]) {
+      clock.setSystemTime(Date.UTC(2026, 10, 22, 1, 2, 3, ms));
+      expect(
+        await status(handler.signUrl({ tenant: 't', key: 'x.wav', expiresInMs: 60_000 })),
+      ).toBe(200);
+    }
   });
 
   it('refuses short secrets and bad options', () => {
