@@ -543,7 +543,7 @@ describe('the mongodb driver is optional', () => {
       expect(imports.has('classic-level'), `${entry} is followed`).toBe(entry === 'index.ts');
       expect([...imports].filter((s) => s.startsWith('mongodb'))).toEqual([]);
     }
-  });
+  }, 60_000);
 
   it('@voxmesh/history/mongodb uses the driver only for types (the application passes its Db)', () => {
     expect(
@@ -551,5 +551,5 @@ describe('the mongodb driver is optional', () => {
     ).toEqual([]);
     const text = readFileSync(join(src, 'mongodb.ts'), 'utf8');
     expect(text).toMatch(/import type \{[^}]*\} from 'mongodb'/);
-  });
+  }, 60_000);
 });
