@@ -14,6 +14,10 @@
  * `reason` is `'hangup'` rather than rejecting, because a hang-up is a normal
  * outcome for call logic, not an error.
  *
+ * Implementations feed the caller's DTMF into a `DigitCollector` for
+ * {@link CallChannel.collectDigits}, so the gather timing rules are the same
+ * on every channel, and run the `callChannelSuite` of `@voxmesh/core/testing`.
+ *
  * @module
  */
 
