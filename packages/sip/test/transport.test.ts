@@ -211,6 +211,31 @@ describe('SipTransport on loopback', () => {
     expect(server.connections).toHaveLength(0);
   });
 
+  it('TCP: answers a request whose body is over the limit with 413, then closes', async () => {
+    const server = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }], {
+      maxBodyBytes: 1000,
+    });
+    const seen: string[] = [];
+    server.on('message', (m) => seen.push(m.callId ?? ''));
+    const port = server.listening[0]?.local.port as number;
+    const socket = connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    await once(socket, 'connect', timeout());
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    const closed = once(socket, 'close', timeout());
+    const request = options('TCP', '127.0.0.1', port);
+    request.body = Buffer.alloc(5000, 0x61);
+    socket.write(request.serialize());
+    await closed;
+    const reply = parseMessage(Buffer.from(received));
+    if (!reply.ok || !reply.message.isResponse())
+      throw new Error(`expected a response, got ${received}`);
+    expect(reply.message.status).toBe(413);
+    expect(reply.message.callId).toBe(request.callId);
+    expect(seen).toEqual([]);
+  });
+
   it('refuses connections beyond maxConnections', async () => {
     const server = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }], {
       maxConnections: 1,

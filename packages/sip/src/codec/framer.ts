@@ -42,7 +42,13 @@ export type StreamFrame =
    * Content-Length is unusable): close the connection. `status` is the
    * response to send first when the peer deserves one (413 or 400).
    */
-  | { readonly type: 'error'; readonly reason: string; readonly status: 400 | 413 };
+  | {
+      readonly type: 'error';
+      readonly reason: string;
+      readonly status: 400 | 413;
+      /** The header lines read so far (whole lines only), to build that response from. */
+      readonly head: Buffer;
+    };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH_RE = /(?:^|\n)[ \t]*(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i;
@@ -113,13 +119,13 @@ export class SipStreamFramer {
       const end = buf.indexOf(CRLFCRLF, this.#scanFrom);
       if (end < 0) {
         if (buf.length > this.#maxHeaderBytes) {
-          return { type: 'error', reason: 'header section too large', status: 413 };
+          return this.#error('header section too large', 413, this.#maxHeaderBytes);
         }
         this.#scanFrom = Math.max(0, buf.length - 3);
         return undefined;
       }
       if (end + 4 > this.#maxHeaderBytes) {
-        return { type: 'error', reason: 'header section too large', status: 413 };
+        return this.#error('header section too large', 413, this.#maxHeaderBytes);
       }
       // RFC 3261 §18.3: on a stream, Content-Length delimits the body (absent means 0 here).
       const head = buf.toString('latin1', 0, end + 2);
@@ -128,12 +134,12 @@ export class SipStreamFramer {
       if (match !== null) {
         const text = (match[1] as string).trim();
         if (!/^[0-9]{1,10}$/.test(text)) {
-          return { type: 'error', reason: 'invalid Content-Length on a stream', status: 400 };
+          return this.#error('invalid Content-Length on a stream', 400, end + 2);
         }
         length = Number(text);
       }
       if (length > this.#maxBodyBytes) {
-        return { type: 'error', reason: 'body too large', status: 413 };
+        return this.#error('body too large', 413, end + 2);
       }
       this.#headerEnd = end + 4;
       this.#bodyNeeded = length;
@@ -144,6 +150,14 @@ export class SipStreamFramer {
     this.#consume(total);
     this.#bodyNeeded = -1;
     return { type: 'message', data };
+  }
+
+  #error(reason: string, status: 400 | 413, upTo: number): StreamFrame {
+    // Keep whole lines only, so the start line and the first headers can still be read.
+    const slice = this.#buf.subarray(0, Math.min(upTo, this.#buf.length));
+    const lastLine = slice.lastIndexOf('\r\n');
+    const head = Buffer.from(slice.subarray(0, lastLine < 0 ? 0 : lastLine + 2));
+    return { type: 'error', reason, status, head };
   }
 
   #consume(bytes: number): void {

@@ -87,6 +87,11 @@ export interface ConnectionHooks {
   onMessage(flow: ConnectionFlow, data: Buffer): void;
   /** The flow closed, for whatever reason. */
   onClose(flow: ConnectionFlow, reason: string): void;
+  /**
+   * The stream cannot be framed any more: answer if possible, then close the
+   * flow (the hook must close it).
+   */
+  onFramingError(flow: ConnectionFlow, frame: Extract<StreamFrame, { type: 'error' }>): void;
   /** Now, on the monotonic clock. */
   now(): number;
 }
@@ -185,7 +190,7 @@ export abstract class ConnectionFlow implements Flow {
         case 'pong':
           break;
         case 'error':
-          this.close(`framing error: ${frame.reason}`);
+          this.hooks.onFramingError(this, frame);
           return;
       }
     }

@@ -305,6 +305,8 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
     this.#hooks = {
       onMessage: (flow, data) => this.#receive(data, flow),
       onClose: (flow, reason) => this.#forget(flow, reason),
+      onFramingError: (flow, frame) =>
+        this.#framingError(flow, frame.head, frame.status, frame.reason),
       now: () => this.clock.monotonic(),
     };
   }
@@ -630,6 +632,41 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
     });
   }
 
+  /**
+   * A stream that can no longer be framed (over a limit, unusable
+   * Content-Length): answer the request whose header lines were read with
+   * 413 or 400 when that is possible, then close the connection, since the
+   * next message cannot be found (RFC 3261 §18.3).
+   */
+  #framingError(flow: ConnectionFlow, head: Buffer, status: 400 | 413, reason: string): void {
+    this.#drop(reason, flow);
+    const close = (): void => flow.close(`framing error: ${reason}`);
+    const parsed = head.length === 0 ? undefined : parseMessage(Buffer.concat([head, CRLF]));
+    const request =
+      parsed === undefined
+        ? undefined
+        : parsed.ok
+          ? parsed.message.isRequest()
+            ? parsed.message
+            : undefined
+          : parsed.action === 'reject'
+            ? parsed.request
+            : undefined;
+    if (
+      request === undefined ||
+      request.method === 'ACK' ||
+      request.headers.get('via') === undefined
+    ) {
+      close();
+      return;
+    }
+    const response = createResponse(request, status, {
+      headers: [['Warning', `399 - "${reason}"`]],
+    });
+    this.#metrics.rejected.inc({ protocol: flow.protocol });
+    flow.send(response.serialize()).then(close, close);
+  }
+
   protected async onStart(signal: AbortSignal): Promise<void> {
     for (const options of this.#options.listeners) {
       throwIfAborted(signal);
@@ -809,6 +846,8 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
     this.#listeners = [];
   }
 }
+
+const CRLF = Buffer.from('\r\n');
 
 function isWildcardOf(listener: Listener, family: number): boolean {
   const host = listener.info.local.host;
