@@ -42,7 +42,11 @@ describe('S3BlobStore on s3rver', () => {
     name: 'S3BlobStore: ',
     factory: store,
     largeObjectBytes: 11 * 1024 * 1024 + 3,
+    // s3rver writes an object in place (truncate, then stream), so two concurrent
+    // puts to one key can interleave; S3 itself replaces objects atomically.
+    skipConcurrentPuts: true,
   });
+  it.skip('S3BlobStore: concurrent puts to one key — skipped: s3rver writes objects in place, non-atomically (S3 is atomic)', () => {});
 
   it('stores exactly the bytes given (no aws-chunked framing)', async () => {
     const s = store();
