@@ -111,14 +111,14 @@ describe('InProcessMediaController', () => {
     // a2 keeps sending until the leg notices the silence of a and latches onto it.
     const timer = setInterval(() => a2.sendAudio(payload, answer.port), 20);
     cleanup.push(() => clearInterval(timer));
-    await b.waitFor((r) => r.length >= 3, 10_000);
+    await b.waitFor((r) => r.length >= 3, 20_000);
     expect(b.rtcp.length).toBeGreaterThan(0);
     // Media towards a now goes to a2, the latched source.
     const offerPort = c.legPort('m', 'a');
     expect(offerPort).toBeDefined();
     b.sendAudio(payload, c.legPort('m', 'b')!);
     await a2.waitFor((r) => r.length >= 1);
-  });
+  }, 30_000);
 
   it('keeps the outgoing stream continuous when the source changes', async () => {
     const { c, a, b } = await setup({ connect: false });
