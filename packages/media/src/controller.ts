@@ -458,7 +458,7 @@ export class InProcessMediaController
     const state = session.legs.get(request.leg);
     if (state !== undefined) {
       this.emit('stats', session.id, state.id, state.leg.stats());
-      state.leg.close();
+      state.leg.close(reason);
       session.legs.delete(request.leg);
       session.relays = session.relays.filter(({ a, b }) => a !== request.leg && b !== request.leg);
       if (
@@ -621,7 +621,7 @@ export class InProcessMediaController
     this.#sessions.delete(id);
     for (const state of session.legs.values()) {
       this.emit('stats', id, state.id, state.leg.stats());
-      state.leg.close();
+      state.leg.close(reason);
     }
     session.legs.clear();
     session.relays = [];

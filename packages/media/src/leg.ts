@@ -330,10 +330,34 @@ export class MediaLeg {
     };
   }
 
-  /** Closes the sockets. */
-  close(): void {
+  /**
+   * Closes the sockets. When the peer's RTCP address is known, a receiver
+   * report and BYE go out first (RFC 3550 §6.6: a BYE is sent in a compound
+   * packet that starts with a report, §6.1).
+   */
+  close(reason?: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.ports.release();
+    const target = this.#remoteRtcp;
+    if (target === undefined) {
+      this.ports.release();
+      return;
+    }
+    const bye = encodeRtcp([
+      { type: 'rr', ssrc: this.ssrc, reports: [] },
+      { type: 'bye', ssrcs: [this.ssrc], reason: reason?.slice(0, 255) },
+    ]);
+    const socket: Socket =
+      this.#rtcpMux || this.ports.rtcp === undefined ? this.ports.rtp : this.ports.rtcp;
+    // The sockets close (and the ports return to the pool) once the BYE is out.
+    const release = (): void => {
+      this.ports.release();
+    };
+    try {
+      if (socket === this.ports.rtp && this.#connected) socket.send(bye, release);
+      else socket.send(bye, target.port, target.address, release);
+    } catch {
+      release();
+    }
   }
 }

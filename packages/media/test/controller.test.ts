@@ -313,6 +313,8 @@ describe('InProcessMediaController', () => {
     await c.teardown({ sessionId: 'p' });
     await c.teardown({ sessionId: 'q' });
     await c.teardown({ sessionId: 'r' });
+    // Ports return once each leg's RTCP BYE has been sent.
+    for (let i = 0; i < 200 && ports.inUse > 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(ports.inUse).toBe(0);
     expect(c.sessionCount).toBe(0);
     const draining = c.drain();

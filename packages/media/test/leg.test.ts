@@ -92,6 +92,12 @@ describe('MediaLeg RTCP', () => {
     clock.advance(5000);
     // Reported once per silence.
     expect(timeouts).toHaveLength(2);
+    // Teardown says goodbye: RR + BYE with the reason (RFC 3550 §6.6).
+    await c.teardown({ sessionId: 't', reason: 'bye' });
+    await a.waitFor(() => a.rtcp.some((p) => decodeRtcp(p.data).some((x) => x.type === 'bye')));
+    const bye = a.rtcp.map((p) => decodeRtcp(p.data)).find((x) => x.some((y) => y.type === 'bye'))!;
+    expect(bye.map((x) => x.type)).toEqual(['rr', 'bye']);
+    expect(bye[1]).toMatchObject({ type: 'bye', reason: 'bye' });
   });
 });
 
