@@ -122,22 +122,41 @@ interface StoredActivity extends Omit<Activity, 'at' | 'expireAt'> {
 }
 
 function encodeCdr(cdr: Cdr): string {
-  const stored: StoredCdr = {
-    ...cdr,
+  // Every field by name (the type makes a missing one an error): one object
+  // shape for all records, and no spread copy before the Dates are replaced.
+  const stored: { [K in keyof Required<StoredCdr>]: StoredCdr[K] } = {
+    id: cdr.id,
+    tenantId: cdr.tenantId,
+    callId: cdr.callId,
+    leg: cdr.leg,
+    direction: cdr.direction,
+    from: cdr.from,
+    to: cdr.to,
+    users: cdr.users,
     startedAt: cdr.startedAt.getTime(),
-    endedAt: cdr.endedAt.getTime(),
     answeredAt: cdr.answeredAt?.getTime(),
+    endedAt: cdr.endedAt.getTime(),
+    durationMs: cdr.durationMs,
+    talkMs: cdr.talkMs,
+    disposition: cdr.disposition,
+    hangupCause: cdr.hangupCause,
+    sipStatus: cdr.sipStatus,
+    ivrPath: cdr.ivrPath,
+    recordings: cdr.recordings,
     expireAt: cdr.expireAt?.getTime(),
+    schemaVersion: cdr.schemaVersion,
   };
   return JSON.stringify(stored);
 }
 
 function decodeCdr(text: string): Cdr {
+  // Dates are turned back in place: no copy of the parsed object per record.
   const s = JSON.parse(text) as StoredCdr;
-  const { answeredAt, expireAt, ...rest } = s;
-  const cdr: Cdr = { ...rest, startedAt: new Date(s.startedAt), endedAt: new Date(s.endedAt) };
-  if (answeredAt !== undefined) cdr.answeredAt = new Date(answeredAt);
-  if (expireAt !== undefined) cdr.expireAt = new Date(expireAt);
+  const cdr = s as unknown as Cdr;
+  cdr.startedAt = new Date(s.startedAt);
+  cdr.endedAt = new Date(s.endedAt);
+  if (s.answeredAt !== undefined) cdr.answeredAt = new Date(s.answeredAt);
+  if (s.expireAt !== undefined) cdr.expireAt = new Date(s.expireAt);
   return cdr;
 }
 
@@ -159,13 +178,20 @@ function decodeActivity(text: string): Activity {
 
 /** Every key a CDR occupies (primary first). */
 function cdrKeys(cdr: Cdr): string[] {
-  const t = hex(cdr.startedAt.getTime());
-  const keys = [key(P.cdr, cdr.tenantId, t, cdr.id), key(P.cdrId, cdr.tenantId, cdr.id)];
-  for (const user of new Set(cdr.users)) keys.push(key(P.user, cdr.tenantId, user, t, cdr.id));
-  for (const n of new Set([cdr.from, cdr.to])) keys.push(key(P.number, cdr.tenantId, n, t, cdr.id));
-  keys.push(key(P.disposition, cdr.tenantId, cdr.disposition, t, cdr.id));
+  // Concatenation rather than key(): this runs once per CDR on every write.
+  const tenant = SEP + cdr.tenantId + SEP;
+  const position = SEP + hex(cdr.startedAt.getTime()) + SEP + cdr.id;
+  const keys = [P.cdr + tenant + position.slice(1), P.cdrId + tenant + cdr.id];
+  const users = cdr.users;
+  for (let i = 0; i < users.length; i++) {
+    const user = users[i] as string;
+    if (users.indexOf(user) === i) keys.push(P.user + tenant + user + position);
+  }
+  keys.push(P.number + tenant + cdr.from + position);
+  if (cdr.to !== cdr.from) keys.push(P.number + tenant + cdr.to + position);
+  keys.push(P.disposition + tenant + cdr.disposition + position);
   if (cdr.expireAt !== undefined) {
-    keys.push(key(P.expiry, hex(cdr.expireAt.getTime()), cdr.tenantId, 'c', t, cdr.id));
+    keys.push(P.expiry + SEP + hex(cdr.expireAt.getTime()) + tenant + 'c' + position);
   }
   return keys;
 }

@@ -438,22 +438,37 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     this.#wake?.();
   }
 
+  /** Reads up to `limit` queued entries after `after` (or from the start of the queue). */
+  async #read(limit: number, after?: string): Promise<Entry[]> {
+    const range = after === undefined ? { gte: QUEUE } : { gt: after };
+    const raw = await this.#db.iterator({ ...range, lt: QUEUE_END, limit }).all();
+    return raw.map(([key, value]) => decodeEntry(key, value));
+  }
+
   async #run(): Promise<void> {
     const signal = this.signal;
     let attempt = 0;
+    // The batch after the one being delivered, read while the backend writes.
+    // Queue keys only grow, so a read after the current batch's last key
+    // misses nothing that an ordinary read from the start would see later.
+    let prefetched: Entry[] | undefined;
     while (!signal.aborted) {
       let entries: Entry[];
-      this.#dirty = false;
-      try {
-        const limit = this.#isolate > 0 ? 1 : this.#batchSize;
-        const raw = await this.#db.iterator({ gte: QUEUE, lt: QUEUE_END, limit }).all();
-        entries = raw.map(([key, value]) => decodeEntry(key, value));
-      } catch (error) {
-        if (signal.aborted) break;
-        this.#logger.error({ err: error }, 'cannot read the outbox');
-        attempt++;
-        if (!(await this.#backOff(error, attempt))) break;
-        continue;
+      if (prefetched !== undefined && prefetched.length > 0 && this.#isolate === 0) {
+        entries = prefetched;
+        prefetched = undefined;
+      } else {
+        prefetched = undefined;
+        this.#dirty = false;
+        try {
+          entries = await this.#read(this.#isolate > 0 ? 1 : this.#batchSize);
+        } catch (error) {
+          if (signal.aborted) break;
+          this.#logger.error({ err: error }, 'cannot read the outbox');
+          attempt++;
+          if (!(await this.#backOff(error, attempt))) break;
+          continue;
+        }
       }
       if (entries.length === 0) {
         // A write that landed after the read began is not in `entries`: read again.
@@ -470,11 +485,22 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         this.#wake = undefined;
         continue;
       }
+      // Read the next batch while this one is delivered; a failed read only
+      // means the next batch is read again the ordinary way.
+      const next =
+        this.#isolate === 0 && entries.length === this.#batchSize
+          ? this.#read(this.#batchSize, (entries[entries.length - 1] as Entry).key).catch(
+              () => undefined,
+            )
+          : undefined;
       try {
         await this.#deliver(entries, signal);
         attempt = 0;
         if (this.#isolate > 0) this.#isolate--;
+        prefetched = await next;
       } catch (error) {
+        // A batch that failed is read again from the start of the queue.
+        await next;
         if (signal.aborted) break;
         if (VoxmeshError.is(error, ErrorCode.INVALID_INPUT)) {
           if (entries.length > 1) {
