@@ -9,7 +9,10 @@
 // holds up better than latency on a busy machine). Ends with one JSON line.
 //
 // Environment: STEPS (call counts, default 100,250,500,1000,1500,2000),
-// STEP_SECONDS (default 4), RTPENGINE=0 to skip the comparison.
+// STEP_SECONDS (default 4), RTPENGINE=0 to skip the comparison, WORKER_NODE_ARGS
+// (extra Node flags for the relay process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`),
+// RELAY_WORKER=minimal to measure the floor (a bare `dgram` relay,
+// minimal-relay-worker.ts) in place of the InProcessMediaController.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -18,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 const STEPS = (process.env.STEPS ?? '100,250,500,1000,1500,2000').split(',').map(Number);
 const STEP_SECONDS = Number(process.env.STEP_SECONDS ?? 4);
 const WITH_RTPENGINE = process.env.RTPENGINE !== '0';
+const MINIMAL = process.env.RELAY_WORKER === 'minimal';
+const WORKER_NODE_ARGS = (process.env.WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 interface StepResult {
   calls: number;
@@ -67,16 +72,18 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
 }
 
 async function voxmeshTarget(): Promise<Target> {
-  const worker = fileURLToPath(new URL('./relay-worker.ts', import.meta.url));
+  const worker = fileURLToPath(
+    new URL(MINIMAL ? './minimal-relay-worker.ts' : './relay-worker.ts', import.meta.url),
+  );
   const child = pinned(
     0,
     process.execPath,
-    ['--import', 'tsx', '--conditions=@voxmesh/source', worker],
+    [...WORKER_NODE_ARGS, '--import', 'tsx', '--conditions=@voxmesh/source', worker],
     true,
   );
   await nextMessage(child, 'started');
   return {
-    name: 'voxmesh',
+    name: MINIMAL ? 'minimal dgram relay' : 'voxmesh',
     async setup(calls, peerA, peerB) {
       child.send({ type: 'setup', calls, peerA, peerB });
       return (await nextMessage<{ ports: [number, number][] }>(child, 'ready')).ports;
