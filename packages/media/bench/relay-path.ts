@@ -3,16 +3,19 @@
 // two MediaLegs on stand-in sockets that emit datagrams directly and count
 // sends, joined by an RtpRelay. Run with
 // `tsx --conditions=@voxmesh/source bench/relay-path.ts`; PACKETS (default
-// 2,000,000) sets the count. Ends with one JSON line.
+// 2,000,000) sets the count; BARE=1 wires the stand-in sockets straight to
+// each other (no leg, no relay) to measure the harness's own share. Ends with
+// one JSON line.
 import { EventEmitter } from 'node:events';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { MediaLeg, RtpRelay, type PortPair } from '../src/index.js';
 
 const PACKETS = Number(process.env.PACKETS ?? 2_000_000);
+const BARE = process.env.BARE === '1';
 
 class StandInSocket extends EventEmitter {
   sent = 0;
-  send(): void {
+  send(_packet?: Uint8Array): void {
     this.sent++;
   }
   connect(_port: number, _address: string, callback: () => void): void {
@@ -38,14 +41,29 @@ function pair(port: number): { ports: PortPair; socket: StandInSocket } {
 
 const a = pair(40000);
 const b = pair(40002);
-const legA = new MediaLeg({ ports: a.ports, rtcpMux: true });
-const legB = new MediaLeg({ ports: b.ports, rtcpMux: true });
-const relay = new RtpRelay({
-  a: legA,
-  b: legB,
-  mediaA: { codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 },
-  mediaB: { codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 },
-});
+let bareForwarded = 0;
+const relay = BARE
+  ? undefined
+  : new RtpRelay({
+      a: new MediaLeg({ ports: a.ports, rtcpMux: true }),
+      b: new MediaLeg({ ports: b.ports, rtcpMux: true }),
+      mediaA: { codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 },
+      mediaB: { codec: 'PCMU', payloadType: 0, telephoneEventPayloadType: 101 },
+    });
+if (BARE) {
+  a.socket.on('message', (msg: Buffer) => {
+    bareForwarded++;
+    b.socket.send(msg);
+  });
+  b.socket.on('message', (msg: Buffer) => {
+    bareForwarded++;
+    a.socket.send(msg);
+  });
+}
+const forwardedSoFar = (): number =>
+  relay === undefined
+    ? bareForwarded
+    : relay.counters('a').forwarded + relay.counters('b').forwarded;
 const rinfoA: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 50000, size: 172 };
 const rinfoB: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port: 50002, size: 172 };
 const packet = Buffer.alloc(172, 0xff);
@@ -75,19 +93,20 @@ run(10, 0);
 await new Promise((r) => setTimeout(r, 10));
 run(200_000, 10);
 const half = PACKETS / 2;
-const forwardedBefore = relay.counters('a').forwarded + relay.counters('b').forwarded;
+const forwardedBefore = forwardedSoFar();
 const sentBefore = a.socket.sent + b.socket.sent;
 const cpu = process.cpuUsage();
 const t0 = performance.now();
 run(half, 200_010);
 const wallMs = performance.now() - t0;
 const used = process.cpuUsage(cpu);
-const forwarded = relay.counters('a').forwarded + relay.counters('b').forwarded - forwardedBefore;
+const forwarded = forwardedSoFar() - forwardedBefore;
 const sent = a.socket.sent + b.socket.sent - sentBefore;
 if (sent !== PACKETS || forwarded !== PACKETS)
   throw new Error(`expected ${PACKETS} sends, saw ${sent} (${forwarded} forwarded)`);
 console.log(
   JSON.stringify({
+    path: BARE ? 'bare' : 'leg+relay',
     packets: PACKETS,
     nsPerPacket: Number(((wallMs * 1e6) / PACKETS).toFixed(1)),
     cpuNsPerPacket: Number((((used.user + used.system) * 1000) / PACKETS).toFixed(1)),
