@@ -43,7 +43,7 @@ import {
 } from './blob-store.js';
 import { DEFAULT_CONTENT_TYPE } from './keys.js';
 import { StorageErrorCode } from './errors.js';
-import { checkLength, fitRange, ownStream, quoteEtag, readParts } from './streams.js';
+import { checkLength, fitRange, objectSize, ownStream, quoteEtag, readParts } from './streams.js';
 
 /** Options of the {@link AzureBlobStore} constructor. */
 export interface AzureBlobStoreOptions {
@@ -188,8 +188,7 @@ export class AzureBlobStore extends AbstractBlobStore {
       raw instanceof Readable ? raw : raw ? Readable.from(raw) : Readable.from([]),
     );
     if (signal) addAbortSignal(signal, stream);
-    const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.contentRange ?? '');
-    const size = contentRange ? Number(contentRange[3]) : (response.contentLength ?? 0);
+    const size = objectSize(response.contentRange, response.contentLength);
     const info: BlobInfo = {
       key,
       size,

@@ -54,7 +54,7 @@ import {
 } from './blob-store.js';
 import { DEFAULT_CONTENT_TYPE } from './keys.js';
 import { StorageErrorCode } from './errors.js';
-import { checkLength, fitRange, ownStream, quoteEtag, readParts } from './streams.js';
+import { checkLength, fitRange, objectSize, ownStream, quoteEtag, readParts } from './streams.js';
 
 /** Options of the {@link S3BlobStore} constructor. */
 export interface S3BlobStoreOptions {
@@ -247,8 +247,7 @@ export class S3BlobStore extends AbstractBlobStore {
     const body = response.Body as unknown as Readable | undefined;
     const stream = ownStream(body instanceof Readable ? body : Readable.from([]));
     if (signal) addAbortSignal(signal, stream);
-    const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.ContentRange ?? '');
-    const size = contentRange ? Number(contentRange[3]) : (response.ContentLength ?? 0);
+    const size = objectSize(response.ContentRange, response.ContentLength);
     const info: BlobInfo = {
       key,
       size,

@@ -104,6 +104,19 @@ export function quoteEtag(etag: string | undefined): string {
 }
 
 /**
+ * The whole object's size from a backend's answer to a get: the total of its
+ * `Content-Range` (`bytes a-b/total`) when it answered a range, else its
+ * `Content-Length`.
+ */
+export function objectSize(
+  contentRange: string | undefined,
+  contentLength: number | undefined,
+): number {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(contentRange ?? '');
+  return match ? Number(match[3]) : (contentLength ?? 0);
+}
+
+/**
  * Checks a backend's answer to a range request against the range asked for,
  * and returns the exact range and body: `RANGE_NOT_SATISFIABLE` when the range
  * starts at or beyond `size`; a body cut down locally when the backend sent
