@@ -1,0 +1,383 @@
+/**
+ * The reference server: every Voxmesh package composed into one hosted PBX
+ * process on embedded defaults.
+ *
+ * ```text
+ *  phones ──SIP UDP/TCP/WS──► SipTransport ─► UserAgent ─┬─ REGISTER ─► Registrar (digest, tenant users from configdb)
+ *                                                        └─ INVITE ───► call handling (routing from core)
+ *  admin ──HTTP──► AdminApi ─► TenantDirectory (configdb ConfigReplica on classic-level)
+ *                          ├─► history (EmbeddedHistoryStore behind a HistoryOutbox)
+ *                          └─► storage (FsBlobStore: prompts, voicemail)
+ * ```
+ *
+ * @module
+ */
+
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import {
+  Metrics,
+  Service,
+  routeCall,
+  silentLogger,
+  type Logger,
+  type Route,
+  type Tenant,
+} from '@voxmesh/core';
+import { ConfigReplica } from '@voxmesh/configdb';
+import { EmbeddedHistoryStore, HistoryOutbox } from '@voxmesh/history';
+import {
+  MemoryBindingStore,
+  Registrar,
+  SipTransport,
+  SipUri,
+  UserAgent,
+  type DigestAlgorithm,
+  type DigestSecret,
+  type ListenerOptions,
+  type RequestContext,
+} from '@voxmesh/sip';
+import { FsBlobStore } from '@voxmesh/storage';
+import { AdminApi } from './admin-api.js';
+import type { ServerConfig } from './config.js';
+import { TenantDirectory } from './directory.js';
+import { seedDemo, type DemoSeed } from './seed.js';
+
+/** Options of the {@link ReferenceServer} constructor. */
+export interface ReferenceServerOptions {
+  /** The validated settings (see `loadConfig`). */
+  config: ServerConfig;
+  /** @defaultValue `silentLogger` */
+  logger?: Logger | undefined;
+  /** @defaultValue a new `Metrics` (its registry is served at `/metrics`) */
+  metrics?: Metrics | undefined;
+}
+
+/** A listener that could not be opened, named in terms of the settings that choose it. */
+export class BindError extends Error {
+  constructor(
+    readonly what: string,
+    readonly address: string,
+    readonly settings: string,
+    readonly reason: string,
+  ) {
+    super(`Cannot listen for ${what} on ${address}: ${reason}. Change ${settings}.`);
+    this.name = 'BindError';
+  }
+}
+
+const BIND_REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (is another server running?)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'the address is not available on this machine',
+};
+
+function bindCode(error: unknown): { code: string; address?: string; port?: number } | undefined {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    const errno = e as {
+      code?: unknown;
+      address?: string;
+      port?: number;
+      cause?: unknown;
+      errors?: unknown[];
+    };
+    if (typeof errno.code === 'string' && errno.code in BIND_REASONS) {
+      return { code: errno.code, address: errno.address, port: errno.port };
+    }
+    e = errno.cause ?? errno.errors?.[0];
+  }
+  return undefined;
+}
+
+/** The hosted PBX: configdb, history, storage, SIP and the admin API in one process. */
+export class ReferenceServer extends Service {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** What the first start created (printed by `main`); `undefined` on later starts. */
+  seeded: DemoSeed | undefined;
+  /** The operator key generated on this start (printed once), if any. */
+  generatedRootKey: string | undefined;
+
+  #replica: ConfigReplica | undefined;
+  #directory: TenantDirectory | undefined;
+  #history: EmbeddedHistoryStore | undefined;
+  #outbox: HistoryOutbox | undefined;
+  #blobs: FsBlobStore | undefined;
+  #transport: SipTransport | undefined;
+  #registrar: Registrar | undefined;
+  #ua: UserAgent | undefined;
+  #http: Server | undefined;
+  #httpPort = 0;
+
+  constructor(options: ReferenceServerOptions) {
+    super({ name: 'reference-server' });
+    this.config = options.config;
+    this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics ?? new Metrics();
+  }
+
+  /** The tenant directory (after `start()`). */
+  get directory(): TenantDirectory {
+    if (this.#directory === undefined) throw new Error('The server is not started');
+    return this.#directory;
+  }
+
+  /** The registrar (after `start()`). */
+  get registrar(): Registrar {
+    if (this.#registrar === undefined) throw new Error('The server is not started');
+    return this.#registrar;
+  }
+
+  /** The history outbox CDRs are written to (after `start()`). */
+  get history(): HistoryOutbox {
+    if (this.#outbox === undefined) throw new Error('The server is not started');
+    return this.#outbox;
+  }
+
+  /** The bound addresses (after `start()`; ports are the real ones when 0 was configured). */
+  get addresses(): {
+    http: { host: string; port: number };
+    sip: { protocol: string; host: string; port: number }[];
+  } {
+    return {
+      http: { host: this.config.http.host, port: this.#httpPort },
+      sip: (this.#transport?.listening ?? []).map((l) => ({
+        protocol: l.protocol,
+        host: l.local.host,
+        port: l.local.port,
+      })),
+    };
+  }
+
+  protected async onStart(signal: AbortSignal): Promise<void> {
+    const { config, logger, metrics } = this;
+    await mkdir(config.dataDir, { recursive: true });
+
+    this.#replica = new ConfigReplica({
+      id: 'node-1',
+      location: join(config.dataDir, 'configdb'),
+      logger: logger.child({ component: 'configdb' }),
+      metrics,
+    });
+    await this.#replica.start({ signal });
+    this.#directory = new TenantDirectory({
+      replica: this.#replica,
+      rootApiKey: config.rootApiKey,
+      logger: logger.child({ component: 'directory' }),
+    });
+    await this.#directory.open();
+
+    this.#history = new EmbeddedHistoryStore({
+      location: join(config.dataDir, 'history'),
+      logger: logger.child({ component: 'history' }),
+      metrics,
+    });
+    await this.#history.open({ signal });
+    this.#outbox = new HistoryOutbox({
+      store: this.#history,
+      location: join(config.dataDir, 'history-outbox'),
+      logger: logger.child({ component: 'history-outbox' }),
+      metrics,
+    });
+    await this.#outbox.start({ signal });
+    this.#blobs = new FsBlobStore({ root: join(config.dataDir, 'media') });
+
+    if (this.#directory.empty && config.seedDemo) {
+      this.seeded = await seedDemo(this.#directory, this.#blobs);
+      logger.info({ tenantId: this.seeded.tenant.id }, 'Seeded the demo tenant');
+    }
+    this.generatedRootKey = await this.#directory.ensureRootKey();
+
+    await this.#startSip(signal);
+    await this.#startHttp();
+    logger.info({ addresses: this.addresses }, 'Reference server running');
+  }
+
+  async #startSip(signal: AbortSignal): Promise<void> {
+    const { config, logger, metrics } = this;
+    const directory = this.directory;
+    const sip = config.sip;
+    const advertised = sip.advertisedHost === undefined ? undefined : { host: sip.advertisedHost };
+    const listeners: ListenerOptions[] = [
+      { protocol: 'UDP', host: sip.host, port: sip.udpPort, advertised },
+      { protocol: 'TCP', host: sip.host, port: sip.tcpPort, advertised },
+      { protocol: 'WS', host: sip.host, port: sip.wsPort, advertised },
+    ];
+    this.#transport = new SipTransport({
+      listeners,
+      logger: logger.child({ component: 'sip-transport' }),
+      metrics,
+    });
+    try {
+      await this.#transport.start({ signal });
+    } catch (error) {
+      const bind = bindCode(error);
+      if (bind === undefined) throw error;
+      const which =
+        bind.port === sip.wsPort && bind.port !== sip.udpPort
+          ? { what: 'SIP over WebSocket', settings: 'sip.wsPort (VOXMESH_SIP_WS_PORT)' }
+          : {
+              what: 'SIP (UDP/TCP)',
+              settings:
+                'sip.udpPort / sip.tcpPort (VOXMESH_SIP_UDP_PORT, VOXMESH_SIP_TCP_PORT) or sip.host',
+            };
+      throw new BindError(
+        which.what,
+        `${bind.address ?? sip.host}:${bind.port ?? '?'}`,
+        which.settings,
+        BIND_REASONS[bind.code] ?? bind.code,
+      );
+    }
+
+    this.#registrar = new Registrar({
+      store: new MemoryBindingStore(),
+      digestAlgorithms: sip.digestAlgorithms,
+      minExpiresS: sip.minExpiresS,
+      maxExpiresS: sip.maxExpiresS,
+      // The tenant is the domain of the address of record; other domains get 404.
+      realm: ({ domain }) => directory.view.tenantByDomain(domain)?.domain,
+      credentials: ({ username, realm, algorithm }): DigestSecret | undefined => {
+        const tenant = directory.view.tenantByDomain(realm);
+        return tenant === undefined ? undefined : credentialsOf(tenant, username, algorithm);
+      },
+      logger: logger.child({ component: 'registrar' }),
+      metrics,
+    });
+    this.#registrar.on('registered', (binding, refreshed) => {
+      if (!refreshed) logger.info({ aor: binding.aor, contact: binding.contact }, 'Registered');
+    });
+    await this.#registrar.start({ signal });
+
+    this.#ua = new UserAgent({
+      transport: this.#transport,
+      uri: `sip:pbx@${sip.advertisedHost ?? sip.host}`,
+      userAgent: 'voxmesh-reference-server',
+      logger: logger.child({ component: 'sip-ua' }),
+      metrics,
+    });
+    this.#ua.use({ method: 'REGISTER', handler: this.#registrar.middleware() });
+    this.#ua.use({
+      method: 'INVITE',
+      handler: (ctx) => {
+        this.#invite(ctx);
+      },
+    });
+    await this.#ua.start({ signal });
+  }
+
+  /** Routes a new call. */
+  #invite(ctx: RequestContext): void {
+    const call = ctx.call;
+    if (call === undefined) return;
+    const request = ctx.request;
+    const uri = request.uri instanceof SipUri ? request.uri : undefined;
+    const domain = uri?.host.toLowerCase() ?? '';
+    const to = uri?.user ?? '';
+    const tenant = this.directory.view.tenantByDomain(domain);
+    const log = this.logger.child({
+      component: 'calls',
+      callId: request.callId,
+      tenantId: tenant?.id,
+    });
+    const route: Route | undefined =
+      tenant === undefined
+        ? undefined
+        : routeCall(this.directory.view, {
+            origin: 'user',
+            tenantId: tenant.id,
+            from: { number: request.from?.uri.toString() ?? '' },
+            to,
+            at: Date.now(),
+          });
+    log.info({ to, route: route?.kind }, 'Call refused: call handling is not available yet');
+    call.reject({ status: 480, reason: 'Temporarily Unavailable' });
+  }
+
+  async #startHttp(): Promise<void> {
+    const { config } = this;
+    const api = new AdminApi({
+      directory: this.directory,
+      history: this.#history as EmbeddedHistoryStore,
+      blobs: this.#blobs as FsBlobStore,
+      registry: this.metrics.registry,
+      healthy: () => this.state === 'running',
+      maxBodyBytes: config.http.maxBodyBytes,
+      logger: this.logger.child({ component: 'admin-api' }),
+    });
+    const server = createServer({ requestTimeout: 60_000 }, api.handle);
+    this.#http = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        const bind = bindCode(error);
+        reject(
+          bind === undefined
+            ? error
+            : new BindError(
+                'the admin API',
+                `${config.http.host}:${config.http.port}`,
+                'http.port (VOXMESH_HTTP_PORT) or http.host',
+                BIND_REASONS[bind.code] ?? bind.code,
+              ),
+        );
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen(config.http.port, config.http.host);
+    });
+    const address = server.address();
+    this.#httpPort = typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  protected override async onDrain(): Promise<void> {
+    this.logger.info({ calls: this.#ua?.inFlight ?? 0 }, 'Draining: new calls get 503');
+    // New INVITEs and REGISTERs get 503 + Retry-After; calls in progress finish.
+    await this.#ua?.drain({ timeoutMs: this.config.drainTimeoutMs }).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'Calls still in progress at the drain deadline were cut');
+    });
+  }
+
+  protected async onStop(): Promise<void> {
+    const http = this.#http;
+    if (http !== undefined) {
+      await new Promise<void>((resolve) => {
+        http.close(() => {
+          resolve();
+        });
+        http.closeAllConnections();
+      });
+    }
+    await this.#ua?.stop();
+    await this.#registrar?.stop();
+    await this.#transport?.stop();
+    await this.#outbox?.drain().catch(() => undefined);
+    await this.#outbox?.stop();
+    await this.#history?.close();
+    await this.#blobs?.close();
+    this.#directory?.close();
+    await this.#replica?.stop();
+  }
+}
+
+/** The digest secret of a tenant's user or device by SIP user name. */
+export function credentialsOf(
+  tenant: Tenant,
+  username: string,
+  algorithm: DigestAlgorithm,
+): DigestSecret | undefined {
+  const sip =
+    tenant.users.find((u) => u.sip.username === username)?.sip ??
+    tenant.devices?.find((d) => d.sip?.username === username)?.sip;
+  if (sip === undefined) return undefined;
+  if (sip.password !== undefined) return { password: sip.password };
+  // A stored HA1 serves only the algorithm it was computed with (RFC 7616 §3.4.2).
+  const length = algorithm.startsWith('SHA-256') ? 64 : 32;
+  if (sip.ha1?.length === length) return { ha1: sip.ha1 };
+  return undefined;
+}
