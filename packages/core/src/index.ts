@@ -45,6 +45,7 @@ export type {
 } from './metrics.js';
 
 export type * from './media-controller.js';
+export { isTerminatingMediaController } from './media-controller.js';
 export type * from './call-channel.js';
 
 export { ValidationError, schemaIssues } from './validation.js';

@@ -60,6 +60,7 @@ it('exports exactly the public API of @voxmesh/core', async () => {
     'evaluateSchedule',
     'flowIssues',
     'isBlacklisted',
+    'isTerminatingMediaController',
     'isValidTimeZone',
     'localTime',
     'nodeOutputs',

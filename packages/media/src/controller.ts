@@ -9,9 +9,23 @@
  *            answer(from:'b1', to:'a', sdpB) → sdpB' (address/port facing A)
  * ```
  *
+ * It also implements core's `TerminatingMediaController`: a leg can be
+ * terminated here ({@link InProcessMediaController.terminate}) — answered by
+ * the media plane itself, played to, recorded and listened to for DTMF
+ * through a {@link TerminatedLeg} — and later handed over to the relay
+ * ({@link InProcessMediaController.bridgeLegs}). Every player and recorder
+ * runs on one shared 20 ms {@link MediaClock}.
+ *
+ * ```text
+ *  A ──RTP──► [port facing A] ── TerminatedLeg (player, recorder, DTMF)
+ *            terminate({leg:'a', sdp: sdpA}) → answer      play / record / stopPlay / stopRecord
+ *            bridgeLegs({leg:'a', to:'b1'})  → offer for B; answer({from:'b1', to:'a'}) → relay A ⇄ B
+ * ```
+ *
  * Every request and result is plain JSON, so a media worker process can
  * serve the same interface over IPC: nothing here depends on the caller
- * sharing its event loop.
+ * sharing its event loop (the byte sink of `record` is the one in-process
+ * option; see core's `MediaRecordOptions`).
  *
  * @module
  */
@@ -29,23 +43,35 @@ import {
   type Gauge,
   type Logger,
   type MediaAnswerRequest,
-  type MediaController,
+  type MediaBridgeLegsRequest,
   type MediaControllerEvents,
   type MediaLegId,
+  type MediaLegRequest,
   type MediaOfferRequest,
   type MediaOperationOptions,
+  type MediaPlayRequest,
+  type MediaPlayResult,
+  type MediaRecordOptions,
+  type MediaRecordRequest,
+  type MediaRecordResult,
   type MediaSdpResult,
   type MediaTeardownRequest,
+  type MediaTerminateAnswerRequest,
+  type MediaTerminateRequest,
+  type MediaTerminateResult,
   type MediaUpdateRequest,
+  type TerminatingMediaController,
   type Timer,
   type WorkToken,
 } from '@voxmesh/core';
 import { isAudioCodec, type AudioCodecName, type PayloadFormat } from './codecs.js';
 import { MediaErrorCode } from './errors.js';
 import { MediaLeg } from './leg.js';
+import { MediaClock } from './media-clock.js';
 import { PortAllocator, type PortAllocatorOptions } from './ports.js';
 import { RtpRelay, type RelayLegMedia, type RelayTap } from './relay.js';
 import {
+  createAnswer,
   isTelephoneEvent,
   parseSdp,
   sameCodec,
@@ -53,6 +79,7 @@ import {
   type SdpMedia,
   type SdpSession,
 } from './sdp.js';
+import { PromptCache, promptSamples, TerminatedLeg } from './terminated-leg.js';
 
 /** Options of {@link InProcessMediaController}. */
 export interface InProcessMediaControllerOptions {
@@ -112,6 +139,18 @@ export interface InProcessMediaControllerOptions {
    */
   clock?: Clock | undefined;
   /**
+   * The shared 20 ms clock that paces the players and recorders of
+   * terminated legs (share one with other media components of the process).
+   * @defaultValue a new `MediaClock` on `clock`
+   */
+  mediaClock?: MediaClock | undefined;
+  /**
+   * How many decoded prompt files are kept in memory (a file is re-read
+   * when its size or modification time changes).
+   * @defaultValue `256`
+   */
+  promptCacheEntries?: number | undefined;
+  /**
    * Where logs go.
    * @defaultValue `silentLogger`
    */
@@ -130,6 +169,10 @@ interface LegState {
   remote?: SdpMedia | undefined;
   timedOut: boolean;
   createdAt: number;
+  /** Set when the media plane terminates this leg. */
+  terminated?: TerminatedLeg | undefined;
+  /** The formats of a terminated leg's offer that await its answer (late offer). */
+  offeredTerminated?: PayloadFormat[] | undefined;
 }
 
 interface PendingOffer {
@@ -172,7 +215,7 @@ function invalidState(message: string): VoxmeshError {
  */
 export class InProcessMediaController
   extends Service<MediaControllerEvents>
-  implements MediaController
+  implements TerminatingMediaController
 {
   readonly #ports: PortAllocator;
   readonly #address: string;
@@ -187,6 +230,8 @@ export class InProcessMediaController
   readonly #sessions = new Map<string, SessionState>();
   readonly #sessionsGauge: Gauge;
   readonly #sessionsEnded: Counter;
+  readonly #mediaClock: MediaClock;
+  readonly #prompts: PromptCache;
   #timer: Timer | undefined;
 
   constructor(options: InProcessMediaControllerOptions = {}) {
@@ -203,6 +248,8 @@ export class InProcessMediaController
     this.#connect = options.connect ?? true;
     this.#relatchSilenceMs = options.relatchSilenceMs ?? 1000;
     this.#logger = options.logger ?? silentLogger;
+    this.#mediaClock = options.mediaClock ?? new MediaClock({ clock: this.clock });
+    this.#prompts = new PromptCache({ maxEntries: options.promptCacheEntries });
     const metrics = options.metrics ?? new Metrics();
     this.#sessionsGauge = metrics.gauge({
       name: 'media_sessions',
@@ -458,9 +505,20 @@ export class InProcessMediaController
     const state = session.legs.get(request.leg);
     if (state !== undefined) {
       this.emit('stats', session.id, state.id, state.leg.stats());
+      state.terminated?.close();
       state.leg.close(reason);
       session.legs.delete(request.leg);
-      session.relays = session.relays.filter(({ a, b }) => a !== request.leg && b !== request.leg);
+      session.relays = session.relays.filter(({ a, b, relay }) => {
+        if (a !== request.leg && b !== request.leg) return true;
+        // The other leg, if the media plane terminated it before, terminates again.
+        const other = session.legs.get(a === request.leg ? b : a);
+        if (other?.terminated?.media !== undefined) {
+          relay.a.onRtp = undefined;
+          relay.b.onRtp = undefined;
+          other.terminated.attach(other.terminated.media);
+        }
+        return false;
+      });
       if (
         session.pending &&
         (session.pending.from === request.leg || session.pending.to === request.leg)
@@ -470,6 +528,310 @@ export class InProcessMediaController
     }
     if (session.legs.size === 0) this.#end(session.id, reason);
     return Promise.resolve();
+  }
+
+  // ---- terminated legs (core's TerminatingMediaController) --------------
+
+  /**
+   * Terminates a leg here: answers its offer (RFC 3264 §6, the first audio
+   * stream sharing a codec, telephone-event accepted) or, without `sdp`,
+   * makes an offer whose answer goes to {@link InProcessMediaController.terminateAnswer}.
+   * A malformed offer is refused with `MEDIA_SDP_INVALID`, one without a
+   * usable codec with `MEDIA_SDP_NO_COMMON_CODEC`, before any port is bound.
+   */
+  async terminate(
+    request: MediaTerminateRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<MediaTerminateResult> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    checkLeg(request.leg);
+    if (request.sdp !== undefined && typeof request.sdp !== 'string')
+      throw new TypeError('sdp must be a string when given');
+    const formats = this.#codecs.map((c) => STATIC_FORMAT[c]);
+    // Validate before anything is allocated: a hostile offer costs no port.
+    const offer = request.sdp === undefined ? undefined : parseSdp(request.sdp);
+    if (offer !== undefined) {
+      createAnswer({ offer, codecs: formats, address: this.#address, port: 9 });
+    }
+    const session = this.#session(request.sessionId);
+    let state: LegState;
+    try {
+      state = await this.#leg(session, request.leg, true);
+    } catch (error) {
+      if (session.legs.size === 0) this.#end(session.id, 'aborted');
+      throw error;
+    }
+    if (options.signal?.aborted) {
+      this.#dropLegIfIdle(session, request.leg);
+      throwIfAborted(options.signal);
+    }
+    if (session.relays.some(({ a, b }) => a === request.leg || b === request.leg)) {
+      throw new VoxmeshError(
+        ErrorCode.INVALID_STATE,
+        `Leg '${request.leg}' is relayed; tear down the other leg before terminating it again`,
+      );
+    }
+    const terminated = (state.terminated ??= new TerminatedLeg({
+      leg: state.leg,
+      mediaClock: this.#mediaClock,
+      onDtmf: (event) => {
+        this.emit('dtmf', session.id, request.leg, event);
+      },
+    }));
+    const origin = this.#sessionSdp(session, []).origin;
+    if (offer === undefined) {
+      // RFC 3264 §5: our offer, every codec we take plus telephone-event.
+      const offered: PayloadFormat[] = [
+        ...formats,
+        {
+          payloadType: freePayloadType(formats),
+          name: 'telephone-event',
+          clockRate: 8000,
+          fmtp: '0-16',
+        },
+      ];
+      state.offeredTerminated = offered;
+      const sdp = writeSdp({
+        origin,
+        name: '-',
+        media: [
+          {
+            type: 'audio',
+            port: state.leg.port,
+            protocol: 'RTP/AVP',
+            formats: offered,
+            address: this.#address,
+            direction: 'sendrecv',
+            ptime: 20,
+            rtcpMux: true,
+            rtcpPort: state.leg.ports.rtcpPort,
+          },
+        ],
+      });
+      return { type: 'offer', sdp };
+    }
+    const answer = createAnswer({
+      offer,
+      codecs: formats,
+      address: this.#address,
+      port: state.leg.port,
+      rtcpPort: state.leg.ports.rtcpPort,
+      origin,
+    });
+    state.offeredTerminated = undefined;
+    this.#terminateWith(state, terminated, answer.remote, answer.codec, answer.telephoneEvent);
+    this.#logger.debug({ sessionId: session.id, leg: request.leg }, 'media leg terminated');
+    return { type: 'answer', sdp: answer.sdp };
+  }
+
+  /** Takes a terminated leg's answer to the offer {@link InProcessMediaController.terminate} made. */
+  terminateAnswer(
+    request: MediaTerminateAnswerRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<void> {
+    throwIfAborted(options.signal);
+    checkRequest(request);
+    checkLeg(request.leg);
+    const state = this.#sessions.get(request.sessionId)?.legs.get(request.leg);
+    const offered = state?.offeredTerminated;
+    if (state?.terminated === undefined || offered === undefined) {
+      return Promise.reject(
+        invalidState(`No offer to leg '${request.leg}' awaits an answer in '${request.sessionId}'`),
+      );
+    }
+    const answer = parseSdp(request.sdp);
+    const audio = answer.media.find((m) => m.type === 'audio' && m.port !== 0);
+    // RFC 3264 §6.1: the answer picks from what was offered, with our payload types.
+    const codec = audio?.formats.find(
+      (f) => !isTelephoneEvent(f) && offered.some((o) => sameCodec(o, f)),
+    );
+    if (audio === undefined || codec === undefined) {
+      return Promise.reject(
+        new VoxmeshError(
+          MediaErrorCode.SDP_NO_COMMON_CODEC,
+          'The answer accepted no audio codec that was offered',
+        ),
+      );
+    }
+    state.offeredTerminated = undefined;
+    const te = audio.formats.find((f) => isTelephoneEvent(f) && f.clockRate === 8000);
+    this.#terminateWith(state, state.terminated, audio, codec, te);
+    return Promise.resolve();
+  }
+
+  #terminateWith(
+    state: LegState,
+    terminated: TerminatedLeg,
+    remote: SdpMedia,
+    codec: PayloadFormat,
+    te: PayloadFormat | undefined,
+  ): void {
+    const name = codecName(codec);
+    if (name === undefined) {
+      throw new VoxmeshError(MediaErrorCode.SDP_NO_COMMON_CODEC, `Cannot play ${codec.name}`);
+    }
+    state.remote = { ...remote, formats: te === undefined ? [codec] : [codec, te] };
+    state.leg.setRemote(
+      { address: remote.address, port: remote.port },
+      remote.rtcpMux
+        ? undefined
+        : { address: remote.address, port: remote.rtcpPort ?? remote.port + 1 },
+    );
+    terminated.attach({
+      codec: name,
+      payloadType: codec.payloadType,
+      telephoneEventPayloadType: te?.payloadType,
+    });
+  }
+
+  /**
+   * Plays prompts to a terminated leg, paced by the shared media clock.
+   * Rejects with `NOT_FOUND` for an unknown session or leg, `INVALID_STATE`
+   * for a leg that is not terminated (or relayed), `INVALID_INPUT` for a
+   * malformed prompt, `MEDIA_WAV_INVALID` for a file that is not 8 kHz WAV.
+   */
+  async play(
+    request: MediaPlayRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<MediaPlayResult> {
+    throwIfAborted(options.signal);
+    const terminated = this.#terminated(request);
+    const bargeIn = request.bargeIn ?? 'none';
+    if (bargeIn !== 'none' && bargeIn !== 'dtmf')
+      throw new VoxmeshError(ErrorCode.INVALID_INPUT, `Unknown bargeIn '${String(bargeIn)}'`);
+    const playing = terminated.play(() => promptSamples(request.prompts, this.#prompts), {
+      bargeIn,
+      bargeInKeys: request.bargeInKeys,
+      loop: request.loop,
+    });
+    if (options.signal === undefined) return playing;
+    const signal = options.signal;
+    const onAbort = (): void => {
+      terminated.stopPlay();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await playing;
+      throwIfAborted(signal);
+      return result;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Stops what a terminated leg plays. */
+  stopPlay(request: MediaLegRequest, options: MediaOperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    this.#terminatedIfAny(request)?.stopPlay();
+    return Promise.resolve();
+  }
+
+  /**
+   * Records a terminated leg into `options.sink` (a WAV: header, then 20 ms
+   * frames on the shared media clock, silence where packets were missing).
+   */
+  async record(
+    request: MediaRecordRequest,
+    options: MediaRecordOptions,
+  ): Promise<MediaRecordResult> {
+    throwIfAborted(options.signal);
+    const terminated = this.#terminated(request);
+    const sink = options.sink as unknown;
+    if (
+      typeof sink !== 'object' ||
+      sink === null ||
+      typeof (sink as { write?: unknown }).write !== 'function'
+    ) {
+      throw new TypeError('record() needs a writable sink');
+    }
+    const encoding = request.encoding ?? 'pcm16';
+    if (encoding !== 'pcm16' && encoding !== 'ulaw' && encoding !== 'alaw')
+      throw new VoxmeshError(ErrorCode.INVALID_INPUT, `Unknown encoding '${String(encoding)}'`);
+    const recording = terminated.record({
+      sink: options.sink,
+      maxDurationMs: request.maxDurationMs,
+      silenceTimeoutMs: request.silenceTimeoutMs,
+      finishOnKey: request.finishOnKey,
+      beep: request.beep,
+      encoding,
+    });
+    if (options.signal === undefined) return recording;
+    const signal = options.signal;
+    const onAbort = (): void => {
+      terminated.stopRecord();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await recording;
+      throwIfAborted(signal);
+      return result;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Stops a terminated leg's recording. */
+  stopRecord(request: MediaLegRequest, options: MediaOperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    this.#terminatedIfAny(request)?.stopRecord();
+    return Promise.resolve();
+  }
+
+  /**
+   * Hands a terminated leg over to the relay towards new leg `to`: returns
+   * the offer for `to`, carrying the codec the terminated leg negotiated
+   * first (a different choice of the far end is transcoded).
+   */
+  async bridgeLegs(
+    request: MediaBridgeLegsRequest,
+    options: MediaOperationOptions = {},
+  ): Promise<MediaSdpResult> {
+    throwIfAborted(options.signal);
+    checkLeg(request.to);
+    const terminated = this.#terminated(request);
+    const state = this.#sessions.get(request.sessionId)?.legs.get(request.leg);
+    const remote = state?.remote;
+    if (remote === undefined) throw invalidState(`Leg '${request.leg}' has no negotiated media`);
+    // The terminated leg described as if it had just offered what it negotiated.
+    const described = writeSdp({
+      origin: { username: '-', sessionId: '0', sessionVersion: 0, address: remote.address },
+      name: '-',
+      media: [{ ...remote, direction: 'sendrecv' }],
+    });
+    terminated.detach();
+    return this.offer(
+      {
+        sessionId: request.sessionId,
+        tenantId: request.tenantId,
+        from: request.leg,
+        to: request.to,
+        sdp: described,
+      },
+      options,
+    );
+  }
+
+  #terminated(request: MediaLegRequest): TerminatedLeg {
+    checkRequest(request);
+    checkLeg(request.leg);
+    const session = this.#sessions.get(request.sessionId);
+    if (session === undefined)
+      throw new VoxmeshError(ErrorCode.NOT_FOUND, `No media session '${request.sessionId}'`);
+    const state = session.legs.get(request.leg);
+    if (state === undefined)
+      throw new VoxmeshError(
+        ErrorCode.NOT_FOUND,
+        `No leg '${request.leg}' in media session '${request.sessionId}'`,
+      );
+    if (state.terminated === undefined)
+      throw new VoxmeshError(ErrorCode.INVALID_STATE, `Leg '${request.leg}' is not terminated`);
+    return state.terminated;
+  }
+
+  #terminatedIfAny(request: MediaLegRequest): TerminatedLeg | undefined {
+    checkRequest(request);
+    return this.#sessions.get(request.sessionId)?.legs.get(request.leg)?.terminated;
   }
 
   /**
@@ -621,6 +983,7 @@ export class InProcessMediaController
     this.#sessions.delete(id);
     for (const state of session.legs.values()) {
       this.emit('stats', id, state.id, state.leg.stats());
+      state.terminated?.close();
       state.leg.close(reason);
     }
     session.legs.clear();
@@ -675,6 +1038,10 @@ function freePayloadType(formats: readonly PayloadFormat[]): number {
   for (let pt = 96; pt < TELEPHONE_EVENT_PT; pt++)
     if (!formats.some((f) => f.payloadType === pt)) return pt;
   return TELEPHONE_EVENT_PT;
+}
+
+function checkLeg(leg: unknown): void {
+  if (typeof leg !== 'string' || leg === '') throw new TypeError('leg must be a non-empty string');
 }
 
 function checkRequest(request: { sessionId: unknown }): void {

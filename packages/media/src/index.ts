@@ -123,3 +123,17 @@ export type { RecorderOptions, RecordingSummary } from './recorder.js';
 
 export { RtpEndpoint } from './endpoint.js';
 export type { RtpEndpointOptions, RtpEndpointEvents } from './endpoint.js';
+
+export {
+  TerminatedLeg,
+  PromptCache,
+  promptSamples,
+  toneSamples,
+  SILENCE_RMS,
+} from './terminated-leg.js';
+export type {
+  TerminatedLegOptions,
+  TerminatedLegMedia,
+  TerminatedLegPlayOptions,
+  TerminatedLegRecordOptions,
+} from './terminated-leg.js';

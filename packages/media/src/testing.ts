@@ -7,10 +7,17 @@
  */
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import type { DtmfEvent, MediaController } from '@voxmesh/core';
+import { Writable } from 'node:stream';
+import {
+  isTerminatingMediaController,
+  type DtmfEvent,
+  type MediaController,
+  type TerminatingMediaController,
+} from '@voxmesh/core';
 import { encodeRtp, isRtcp, rtpPayloadOffset } from './rtp.js';
 import { encodeUlaw } from './g711.js';
 import { parseSdp } from './sdp.js';
+import { readWav } from './wav.js';
 import { telephoneEventPackets } from './dtmf.js';
 
 /** A received datagram. */
@@ -199,6 +206,12 @@ export interface MediaControllerSuiteOptions {
   factory: () => Promise<MediaController>;
   /** Stops a controller the factory made. */
   close: (controller: MediaController) => Promise<void>;
+  /**
+   * Also run the tests of core's `TerminatingMediaController` (terminated
+   * legs: answer/offer, play, record, DTMF, barge-in, hand-over to the relay).
+   * @defaultValue `false`
+   */
+  terminatedLegs?: boolean | undefined;
 }
 
 function audioOf(sdp: string): {
@@ -381,6 +394,8 @@ export function mediaControllerSuite(options: MediaControllerSuiteOptions): void
       await c.teardown({ sessionId: 'never-existed' });
     }));
 
+  if (options.terminatedLegs === true) terminatedLegSuite(test, withController);
+
   test('teardown ends the session and emits ended', () =>
     withController(async (c, a) => {
       await c.offer({ sessionId: 's5', from: 'a', to: 'b', sdp: testOffer({ port: a.port }) });
@@ -388,4 +403,306 @@ export function mediaControllerSuite(options: MediaControllerSuiteOptions): void
       await c.teardown({ sessionId: 's5', reason: 'bye' });
       expect((await ended) === 's5', 'ended names the session');
     }));
+}
+
+/** A writable that keeps everything written to it (a recording sink for tests). */
+export class MemorySink extends Writable {
+  readonly chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _e: BufferEncoding, callback: () => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    callback();
+  }
+  /** Everything written, in one buffer. */
+  get bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+function terminating(c: MediaController): TerminatingMediaController {
+  if (!isTerminatingMediaController(c))
+    throw new Error('MediaController conformance: the factory made no TerminatingMediaController');
+  return c;
+}
+
+function tone(hz: number): Uint8Array {
+  return encodeUlaw(
+    Int16Array.from({ length: 160 }, (_, i) =>
+      Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / 8000)),
+    ),
+  );
+}
+
+/** Sends `count` 20 ms packets of `payload`, one every 20 ms; resolves after the last. */
+function paced(peer: RtpPeer, payload: Uint8Array, port: number, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      peer.sendAudio(payload, port);
+      if (++sent >= count) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 20);
+  });
+}
+
+async function rejects(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+function terminatedLegSuite(
+  test: SuiteTest,
+  withController: (
+    fn: (c: MediaController, a: RtpPeer, b: RtpPeer) => Promise<void>,
+  ) => Promise<void>,
+): void {
+  const t = (
+    name: string,
+    fn: (c: TerminatingMediaController, a: RtpPeer, b: RtpPeer) => Promise<void>,
+  ): void => {
+    test(`terminated legs: ${name}`, () => withController((c, a, b) => fn(terminating(c), a, b)));
+  };
+
+  t(
+    'terminate() answers an offer from the media plane and plays a tone to the leg',
+    async (c, a) => {
+      const result = await c.terminate({
+        sessionId: 't1',
+        leg: 'a',
+        sdp: testOffer({
+          port: a.port,
+          formats: [
+            [8, 'PCMA'],
+            [0, 'PCMU'],
+            [101, 'telephone-event'],
+          ],
+        }),
+      });
+      expect(result.type === 'answer', 'the result is an answer');
+      const m = audioOf(result.sdp);
+      expect(m.port > 0 && m.port !== a.port, 'the answer carries a media-plane port');
+      expect(
+        m.formats[0]?.name.toUpperCase() === 'PCMA',
+        "the answer picks the offerer's first codec",
+      );
+      expect(
+        m.formats.some((f) => f.name === 'telephone-event'),
+        'the answer accepts telephone-event',
+      );
+      const played = await c.play({
+        sessionId: 't1',
+        leg: 'a',
+        prompts: [{ toneHz: 1000, durationMs: 400 }],
+      });
+      expect(played.reason === 'completed', `play ended ${played.reason}`);
+      expect(Math.abs(played.playedMs - 400) <= 20, `playedMs ${played.playedMs}`);
+      await a.waitFor((r) => r.length >= 20);
+      const first = a.received[0]?.data ?? Buffer.alloc(0);
+      expect((first[1] ?? 0) % 128 === 8, 'the leg receives PCMA (payload type 8)');
+      await c.teardown({ sessionId: 't1' });
+    },
+  );
+
+  t('terminate() without SDP makes an offer; terminateAnswer() completes it', async (c, a) => {
+    const result = await c.terminate({ sessionId: 't2', leg: 'a' });
+    expect(result.type === 'offer', 'the result is an offer');
+    const m = audioOf(result.sdp);
+    expect(
+      m.formats.some((f) => f.name.toUpperCase() === 'PCMU'),
+      'the offer has PCMU',
+    );
+    expect(
+      !!(await rejects(() => c.play({ sessionId: 't2', leg: 'a', prompts: [{ silenceMs: 20 }] }))),
+      'play before the answer is refused',
+    );
+    await c.terminateAnswer({
+      sessionId: 't2',
+      leg: 'a',
+      sdp: testOffer({ port: a.port, formats: [[0, 'PCMU']] }),
+    });
+    const played = await c.play({ sessionId: 't2', leg: 'a', prompts: [{ silenceMs: 100 }] });
+    expect(played.reason === 'completed', `play ended ${played.reason}`);
+    await a.waitFor((r) => r.length >= 4);
+    await c.teardown({ sessionId: 't2' });
+  });
+
+  t('a hostile offer is refused and leaves no session behind', async (c) => {
+    for (const sdp of [
+      'v=0\r\nm=audio 99999 RTP/AVP 0\r\n',
+      'garbage',
+      'v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n',
+    ]) {
+      expect(
+        !!(await rejects(() => c.terminate({ sessionId: 't3', leg: 'a', sdp }))),
+        `accepted ${JSON.stringify(sdp)}`,
+      );
+    }
+    const error = await rejects(() =>
+      c.play({ sessionId: 't3', leg: 'a', prompts: [{ silenceMs: 20 }] }),
+    );
+    expect(
+      error instanceof Error && /No media session/.test(error.message),
+      `the session exists: ${String(error)}`,
+    );
+  });
+
+  t(
+    'reports DTMF once per digit, and a digit barges in on a dtmf barge-in prompt',
+    async (c, a) => {
+      const answer = audioOf(
+        (await c.terminate({ sessionId: 't4', leg: 'a', sdp: testOffer({ port: a.port }) })).sdp,
+      );
+      const digits: string[] = [];
+      let order = '';
+      c.on('dtmf', (s, leg, e) => {
+        if (s === 't4' && leg === 'a') {
+          digits.push(e.digit);
+          order += 'd';
+        }
+      });
+      const playing = c.play({
+        sessionId: 't4',
+        leg: 'a',
+        prompts: [{ silenceMs: 20_000 }],
+        bargeIn: 'dtmf',
+        bargeInKeys: '5',
+      });
+      await a.waitFor((r) => r.length >= 3);
+      a.sendDigit('1', answer.port);
+      await new Promise((r) => setTimeout(r, 100));
+      a.sendDigit('5', answer.port);
+      const played = await playing;
+      order += 'p';
+      expect(
+        played.reason === 'interrupted' && played.digit === '5',
+        `play: ${JSON.stringify(played)}`,
+      );
+      expect(order === 'ddp', `the digits are reported before the play result (${order})`);
+      a.sendDigit('#', answer.port);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(digits.join('') === '15#', `digits ${digits.join('')}`);
+      await c.teardown({ sessionId: 't4' });
+    },
+  );
+
+  t(
+    'stopPlay() stops a prompt, a new play replaces one, teardown settles one with hangup',
+    async (c, a) => {
+      await c.terminate({ sessionId: 't5', leg: 'a', sdp: testOffer({ port: a.port }) });
+      const first = c.play({ sessionId: 't5', leg: 'a', prompts: [{ silenceMs: 20_000 }] });
+      await a.waitFor((r) => r.length >= 2);
+      const second = c.play({
+        sessionId: 't5',
+        leg: 'a',
+        prompts: [{ silenceMs: 20_000 }],
+        loop: 'forever',
+      });
+      expect((await first).reason === 'stopped', 'a new play stops the current one');
+      await c.stopPlay({ sessionId: 't5', leg: 'a' });
+      expect((await second).reason === 'stopped', 'stopPlay() stops the prompt');
+      const third = c.play({ sessionId: 't5', leg: 'a', prompts: [{ silenceMs: 20_000 }] });
+      await new Promise((r) => setTimeout(r, 60));
+      await c.teardown({ sessionId: 't5', reason: 'bye' });
+      expect((await third).reason === 'hangup', 'teardown settles the play with hangup');
+    },
+  );
+
+  t("record() writes the leg's audio as a WAV and ends on the finish key", async (c, a) => {
+    const answer = audioOf(
+      (await c.terminate({ sessionId: 't6', leg: 'a', sdp: testOffer({ port: a.port }) })).sdp,
+    );
+    const sink = new MemorySink();
+    const recording = c.record({ sessionId: 't6', leg: 'a', finishOnKey: '#' }, { sink });
+    await paced(a, tone(1000), answer.port, 25);
+    a.sendDigit('#', answer.port);
+    const result = await recording;
+    expect(result.reason === 'finish-key', `reason ${result.reason}`);
+    expect(
+      result.bytes === sink.bytes.length,
+      `bytes ${result.bytes} vs ${sink.bytes.length} written`,
+    );
+    const wav = readWav(sink.bytes);
+    expect(wav.sampleRate === 8000 && wav.channels === 1, 'an 8 kHz mono WAV');
+    const ms = (wav.data.length / (wav.encoding === 'pcm16' ? 2 : 1) / 8000) * 1000;
+    expect(
+      ms >= 400 && ms <= 900 && Math.abs(ms - result.durationMs) <= 20,
+      `recorded ${ms} ms, result ${result.durationMs}`,
+    );
+    await c.teardown({ sessionId: 't6' });
+  });
+
+  t('record() ends on silence without the trailing silence, and on hangup', async (c, a) => {
+    const answer = audioOf(
+      (await c.terminate({ sessionId: 't7', leg: 'a', sdp: testOffer({ port: a.port }) })).sdp,
+    );
+    const sink = new MemorySink();
+    const recording = c.record({ sessionId: 't7', leg: 'a', silenceTimeoutMs: 300 }, { sink });
+    await paced(a, tone(1000), answer.port, 25);
+    await paced(a, new Uint8Array(160).fill(0xff), answer.port, 25);
+    const result = await recording;
+    expect(result.reason === 'silence', `reason ${result.reason}`);
+    expect(result.durationMs >= 400 && result.durationMs <= 700, `durationMs ${result.durationMs}`);
+    const next = c.record({ sessionId: 't7', leg: 'a' }, { sink: new MemorySink() });
+    await new Promise((r) => setTimeout(r, 60));
+    await c.teardown({ sessionId: 't7', leg: 'a' });
+    expect((await next).reason === 'hangup', 'teardown settles the recording with hangup');
+  });
+
+  t('bridgeLegs() hands a terminated leg to the relay towards a new leg', async (c, a, b) => {
+    const aAnswer = audioOf(
+      (
+        await c.terminate({
+          sessionId: 't8',
+          leg: 'a',
+          sdp: testOffer({
+            port: a.port,
+            formats: [
+              [0, 'PCMU'],
+              [101, 'telephone-event'],
+            ],
+          }),
+        })
+      ).sdp,
+    );
+    const playing = c.play({ sessionId: 't8', leg: 'a', prompts: [{ silenceMs: 20_000 }] });
+    const offer = audioOf((await c.bridgeLegs({ sessionId: 't8', leg: 'a', to: 'b' })).sdp);
+    expect((await playing).reason === 'stopped', 'the hand-over stops the prompt');
+    expect(
+      offer.formats[0]?.name.toUpperCase() === 'PCMU',
+      'the offer names the negotiated codec first',
+    );
+    const answer = audioOf(
+      (
+        await c.answer({
+          sessionId: 't8',
+          from: 'b',
+          to: 'a',
+          sdp: testOffer({ port: b.port, formats: [[0, 'PCMU']] }),
+        })
+      ).sdp,
+    );
+    expect(answer.port === aAnswer.port, 'the terminated leg keeps its port');
+    const payload = tone(1000);
+    const before = b.received.length;
+    for (let i = 0; i < 5; i++) a.sendAudio(payload, aAnswer.port);
+    await b.waitFor((r) => r.length >= before + 5);
+    for (let i = 0; i < 5; i++) b.sendAudio(payload, offer.port);
+    await a.waitFor(
+      (r) =>
+        r.filter((p) => Buffer.from(p.data.subarray(12)).equals(Buffer.from(payload))).length >= 5,
+    );
+    expect(
+      !!(await rejects(() => c.play({ sessionId: 't8', leg: 'a', prompts: [{ silenceMs: 20 }] }))),
+      'a relayed leg does not play',
+    );
+    await c.teardown({ sessionId: 't8', leg: 'b' });
+    const back = await c.play({ sessionId: 't8', leg: 'a', prompts: [{ silenceMs: 40 }] });
+    expect(back.reason === 'completed', 'once the other leg is gone the leg terminates again');
+    await c.teardown({ sessionId: 't8' });
+  });
 }

@@ -23,6 +23,7 @@ describe('InProcessMediaController conformance', () => {
     close: async () => {
       for (const c of made.splice(0)) await c.stop();
     },
+    terminatedLegs: true,
   });
 });
 

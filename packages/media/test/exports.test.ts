@@ -16,6 +16,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'MediaLeg',
     'Player',
     'PortAllocator',
+    'PromptCache',
     'RTP_HEADER_LENGTH',
     'ReceiverStats',
     'Recorder',
@@ -23,7 +24,9 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'RtcpPacketType',
     'RtpEndpoint',
     'RtpRelay',
+    'SILENCE_RMS',
     'STATIC_PAYLOAD_TYPES',
+    'TerminatedLeg',
     'ULAW_TO_ALAW',
     'ULAW_TO_LINEAR',
     'alawToUlaw',
@@ -53,6 +56,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'loadPrompt',
     'ntpMiddle',
     'parseSdp',
+    'promptSamples',
     'readWav',
     'rtpMarker',
     'rtpPayloadLength',
@@ -70,6 +74,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'setRtpTimestamp',
     'telephoneEventPackets',
     'toNtp',
+    'toneSamples',
     'ulawToAlaw',
     'wavHeader',
     'writeSdp',
@@ -78,5 +83,10 @@ it('exports exactly the public API of @voxmesh/media', async () => {
 
 it('exports exactly the public API of @voxmesh/media/testing', async () => {
   const api = await import('@voxmesh/media/testing');
-  expect(Object.keys(api).sort()).toEqual(['RtpPeer', 'mediaControllerSuite', 'testOffer']);
+  expect(Object.keys(api).sort()).toEqual([
+    'MemorySink',
+    'RtpPeer',
+    'mediaControllerSuite',
+    'testOffer',
+  ]);
 });
