@@ -181,6 +181,7 @@ export type {
   CallEvents,
   CallDelegate,
   CallHost,
+  CallRoute,
   InDialogRequest,
   ResponseSpec,
   ReasonOptions,
@@ -225,3 +226,34 @@ export type {
 } from './registrar/binding-store.js';
 export { RegistrarServer } from './registrar/registrar-server.js';
 export type { RegistrarServerOptions } from './registrar/registrar-server.js';
+
+// B2BUA engine and trunks.
+export { SipB2buaErrorCode } from './b2bua/errors.js';
+export { B2bua } from './b2bua/b2bua.js';
+export type { B2buaOptions, B2buaEvents } from './b2bua/b2bua.js';
+export { Bridge } from './b2bua/bridge.js';
+export type {
+  B2buaTarget,
+  BridgeOptions,
+  BridgeTransfer,
+  BridgeState,
+  BridgeOutcome,
+  BridgeEnd,
+  BridgeEvents,
+  BridgeHost,
+} from './b2bua/bridge.js';
+export { passThroughHeaders, isEssentialHeader } from './b2bua/headers.js';
+export type { HeaderPolicy } from './b2bua/headers.js';
+export { isPlausibleSdp } from './b2bua/sdp.js';
+export { Trunk, trunkTargets, trunkFailover } from './trunk/trunk.js';
+export type {
+  TrunkOptions,
+  TrunkTargetOptions,
+  TrunkTargetsOptions,
+  TrunkEvents,
+} from './trunk/trunk.js';
+
+// SIP + media call channel: core's CallChannel over a Call and a TerminatingMediaController.
+export { SipCallChannel, infoDigit } from './channel/sip-call-channel.js';
+export type { SipCallChannelOptions, SipChannelBridge } from './channel/sip-call-channel.js';
+export { SipChannelErrorCode } from './channel/errors.js';

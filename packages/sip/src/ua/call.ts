@@ -23,6 +23,7 @@ import { type SipRequest, type SipResponse, createResponse } from '../message.js
 import type { ClientTransaction, ServerTransaction } from '../transaction/transaction-layer.js';
 import type { InviteServerTransaction } from '../transaction/server-transaction.js';
 import type { TransactionTimers } from '../transaction/transaction-base.js';
+import type { UaTarget } from './ua-transport.js';
 import { SipResponseError, SipUaErrorCode } from './errors.js';
 
 /**
@@ -188,6 +189,22 @@ export interface SessionTimerOptions {
   minSeS?: number | undefined;
 }
 
+/**
+ * How the requests of one call are routed and authenticated, when they
+ * differ from the user agent's defaults (a B2BUA leg to a trunk or to a
+ * phone behind NAT).
+ */
+export interface CallRoute {
+  /**
+   * The next hop of the initial request and of in-dialog requests without a
+   * route set, instead of the Request-URI or the outbound proxy
+   * (e.g. the address a registered phone's REGISTER came from).
+   */
+  next?: UaTarget | undefined;
+  /** Credentials answering 401/407 on this call instead of the user agent's. */
+  credentials?: { username: string; password: string } | undefined;
+}
+
 /** What a call needs from its user agent. @internal */
 export interface CallHost {
   readonly callClock: Clock;
@@ -199,20 +216,25 @@ export interface CallHost {
   sendRequest(
     request: SipRequest,
     options: { signal?: AbortSignal | undefined },
+    route?: CallRoute,
   ): Promise<SipResponse>;
   /** Sends an INVITE in a client transaction (adds Via and routes it). */
-  sendInvite(request: SipRequest, signal: AbortSignal | undefined): Promise<ClientTransaction>;
+  sendInvite(
+    request: SipRequest,
+    signal: AbortSignal | undefined,
+    route?: CallRoute,
+  ): Promise<ClientTransaction>;
   /** Sends a CANCEL for a pending INVITE (RFC 3261 §9.1). */
-  sendCancel(invite: SipRequest, reason: string | undefined): void;
+  sendCancel(invite: SipRequest, reason: string | undefined, route?: CallRoute): void;
   /** Sends an ACK outside any transaction (adds Via, routes it). */
-  sendAck(ack: SipRequest): void;
+  sendAck(ack: SipRequest, route?: CallRoute): void;
   /**
    * Our Contact for a request: for one we send, on the transport it goes out
    * on; for one we received, on the transport it came in on (`incoming`).
    */
-  contactFor(request: SipRequest, incoming?: boolean): NameAddr;
+  contactFor(request: SipRequest, incoming?: boolean, route?: CallRoute): NameAddr;
   /** Builds the credentials of a request answered with 401/407, or `undefined`. */
-  authorize(request: SipRequest, response: SipResponse): SipRequest | undefined;
+  authorize(request: SipRequest, response: SipResponse, route?: CallRoute): SipRequest | undefined;
   registerDialog(call: Call): void;
   unregisterCall(call: Call): void;
   /** Starts a new call (for REFER handling by applications). */
@@ -244,6 +266,8 @@ export class Call extends TypedEventEmitter<CallEvents> {
   replaces: Call | undefined;
   /** Why the call ended, once it has. */
   end: CallEnd | undefined;
+  /** How this call's requests are routed and authenticated (set by `UserAgent.invite`). */
+  route: CallRoute = {};
 
   readonly #host: CallHost;
   #state: CallState;
@@ -335,6 +359,10 @@ export class Call extends TypedEventEmitter<CallEvents> {
     this.emit('terminated', end);
   }
 
+  #route(): CallRoute {
+    return this.route;
+  }
+
   #terminatedError(): VoxmeshError {
     return new VoxmeshError(SipUaErrorCode.SIP_DIALOG_TERMINATED, 'The call has ended');
   }
@@ -363,7 +391,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
       this.invite = request;
       const response = await this.#inviteOnce(request, signal);
       if ((response.status === 401 || response.status === 407) && attempt === 0) {
-        const retry = this.#host.authorize(request, response);
+        const retry = this.#host.authorize(request, response, this.#route());
         if (retry !== undefined) {
           request = retry;
           continue;
@@ -387,7 +415,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
 
   #inviteOnce(request: SipRequest, signal: AbortSignal | undefined): Promise<SipResponse> {
     return new Promise<SipResponse>((resolve, reject) => {
-      this.#host.sendInvite(request, signal).then(
+      this.#host.sendInvite(request, signal, this.#route()).then(
         (tx) => {
           tx.on('response', (response) => {
             this.#onInviteResponse(request, response, resolve);
@@ -422,13 +450,18 @@ export class Call extends TypedEventEmitter<CallEvents> {
           this.#host.sendCancel(
             request,
             this.#cancelRequested === false ? undefined : this.#cancelRequested,
+            this.#route(),
           );
         }
       }
       if (this.#state === 'terminated') return;
       if (status > 100 && response.to?.tag !== undefined) {
         if (this.dialog === undefined || this.dialog.remoteTag !== response.to.tag) {
-          this.dialog = Dialog.fromResponse(request, response, this.#host.contactFor(request));
+          this.dialog = Dialog.fromResponse(
+            request,
+            response,
+            this.#host.contactFor(request, false, this.#route()),
+          );
           this.#host.registerDialog(this);
         }
         this.#handleReliableProvisional(response);
@@ -445,14 +478,18 @@ export class Call extends TypedEventEmitter<CallEvents> {
       if (this.dialog !== undefined && this.dialog.state === 'confirmed') {
         if (toTag === this.dialog.remoteTag) {
           // RFC 3261 §13.2.2.4: a retransmitted 2xx is answered with the same ACK.
-          if (this.#ack !== undefined) this.#host.sendAck(this.#ack);
+          if (this.#ack !== undefined) this.#host.sendAck(this.#ack, this.#route());
         } else {
           this.#ackAndByeFork(request, response);
         }
         return;
       }
       if (this.dialog === undefined || this.dialog.remoteTag !== toTag) {
-        this.dialog = Dialog.fromResponse(request, response, this.#host.contactFor(request));
+        this.dialog = Dialog.fromResponse(
+          request,
+          response,
+          this.#host.contactFor(request, false, this.#route()),
+        );
       } else {
         // RFC 3261 §12.1.2: the 2xx fixes the route set and the remote target.
         this.dialog.routeSet = [...response.recordRoute].reverse().map((r) => r.clone());
@@ -465,7 +502,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
       if (response.body.length > 0) this.remoteBody = response.body;
       // RFC 3261 §13.2.2.4: the UAC core sends the ACK for a 2xx itself.
       this.#ack = this.dialog.createRequest('ACK', { cseq: request.cseq?.seq });
-      this.#host.sendAck(this.#ack);
+      this.#host.sendAck(this.#ack, this.#route());
       this.#startSessionTimer(response, 'uac');
       this.#setState('confirmed');
       this.emit('confirmed');
@@ -482,10 +519,14 @@ export class Call extends TypedEventEmitter<CallEvents> {
 
   /** RFC 3261 §13.2.2.4: ACK a 2xx from another fork, then end that dialog with BYE. */
   #ackAndByeFork(request: SipRequest, response: SipResponse): void {
-    const fork = Dialog.fromResponse(request, response, this.#host.contactFor(request));
-    this.#host.sendAck(fork.createRequest('ACK', { cseq: request.cseq?.seq }));
+    const fork = Dialog.fromResponse(
+      request,
+      response,
+      this.#host.contactFor(request, false, this.#route()),
+    );
+    this.#host.sendAck(fork.createRequest('ACK', { cseq: request.cseq?.seq }), this.#route());
     void this.#host
-      .sendRequest(fork.createRequest('BYE'), { signal: undefined })
+      .sendRequest(fork.createRequest('BYE'), { signal: undefined }, this.#route())
       .catch(() => undefined);
   }
 
@@ -501,9 +542,11 @@ export class Call extends TypedEventEmitter<CallEvents> {
     const prack = this.dialog.createRequest('PRACK', {
       headers: [['RAck', `${rseq} ${cseq?.seq ?? 0} ${cseq?.method ?? 'INVITE'}`]],
     });
-    void this.#host.sendRequest(prack, { signal: undefined }).catch((error: unknown) => {
-      this.#host.logger.debug({ err: error }, 'PRACK failed');
-    });
+    void this.#host
+      .sendRequest(prack, { signal: undefined }, this.#route())
+      .catch((error: unknown) => {
+        this.#host.logger.debug({ err: error }, 'PRACK failed');
+      });
   }
 
   /**
@@ -516,7 +559,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
     if (this.#cancelRequested !== undefined) return;
     const reason = options.reason === undefined ? undefined : formatReason(options.reason);
     this.#cancelRequested = reason ?? false;
-    if (this.#provisionalSeen) this.#host.sendCancel(this.invite, reason);
+    if (this.#provisionalSeen) this.#host.sendCancel(this.invite, reason, this.#route());
   }
 
   // ------------------------------------------------------------------ incoming
@@ -809,7 +852,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
       reason: options.reason === undefined ? undefined : formatReason(options.reason),
     });
     // RFC 3261 §15.1.1: the session ends when the BYE is sent; its response is informative.
-    await this.#host.sendRequest(bye, { signal: options.signal });
+    await this.#host.sendRequest(bye, { signal: options.signal }, this.#route());
   }
 
   /** Sends a re-INVITE (RFC 3261 §14.1) with a new offer; resolves with the 2xx. */
@@ -844,7 +887,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
   ): Promise<SipResponse> {
     let request = first;
     for (let attempt = 0; ; attempt++) {
-      const tx = await this.#host.sendInvite(request, options.signal);
+      const tx = await this.#host.sendInvite(request, options.signal, this.#route());
       const response = await abortable(
         new Promise<SipResponse>((resolve, reject) => {
           tx.on('response', (r) => {
@@ -855,7 +898,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
         options.signal,
       );
       if ((response.status === 401 || response.status === 407) && attempt === 0) {
-        const retry = this.#host.authorize(request, response);
+        const retry = this.#host.authorize(request, response, this.#route());
         if (retry !== undefined) {
           dialog.localSeq = retry.cseq?.seq;
           request = retry;
@@ -874,7 +917,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
         });
       }
       dialog.refreshTarget(response);
-      this.#host.sendAck(dialog.createRequest('ACK', { cseq: request.cseq?.seq }));
+      this.#host.sendAck(dialog.createRequest('ACK', { cseq: request.cseq?.seq }), this.#route());
       if (options.body !== undefined) this.localBody = Buffer.from(options.body);
       if (response.body.length > 0) this.remoteBody = response.body;
       this.#startSessionTimer(response, 'uac');
@@ -977,7 +1020,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
       body: options.body,
       contentType,
     });
-    return this.#host.sendRequest(request, { signal: options.signal });
+    return this.#host.sendRequest(request, { signal: options.signal }, this.#route());
   }
 
   async #request(method: string, options: CallRequestOptions): Promise<SipResponse> {

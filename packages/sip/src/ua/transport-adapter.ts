@@ -33,7 +33,11 @@ export function userAgentTransport(layer: SipTransportLayer): UaTransport {
   return {
     localAddress: (protocol) => layer.advertisedAddress(protocol),
     connect: (target: UaTarget): UaFlow => {
-      let flow: Flow | undefined;
+      const lookup = (layer as { flow?: (id: string) => Flow | undefined }).flow;
+      let flow: Flow | undefined =
+        target.flowId === undefined || typeof lookup !== 'function'
+          ? undefined
+          : lookup.call(layer, target.flowId);
       return {
         protocol: target.protocol,
         reliable: target.protocol !== 'UDP',

@@ -18,6 +18,14 @@ export interface UaTarget {
   /** An IP address or host name (no brackets around IPv6). */
   host: string;
   port: number;
+  /**
+   * An open flow to reuse when the transport still has it (RFC 5626 §5.3:
+   * a registered phone behind NAT or on a WebSocket is reached only over the
+   * flow its REGISTER came in on, e.g. `ContactRoute.flowId`); the
+   * address above is used when it is gone.
+   * @defaultValue none
+   */
+  flowId?: string | undefined;
 }
 
 /** A flow to or from a peer, on which messages go out. */

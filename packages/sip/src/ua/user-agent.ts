@@ -40,7 +40,14 @@ import {
   type ServerTransaction,
   TransactionLayer,
 } from '../transaction/transaction-layer.js';
-import { ALLOW, Call, type CallHost, type SessionTimerOptions, localIdentity } from './call.js';
+import {
+  ALLOW,
+  Call,
+  type CallHost,
+  type CallRoute,
+  type SessionTimerOptions,
+  localIdentity,
+} from './call.js';
 import { SipResponseError, SipUaErrorCode } from './errors.js';
 import type { UaFlow, UaProtocol, UaTarget, UaTransport } from './ua-transport.js';
 import type { SipTransportLayer } from '../transport/types.js';
@@ -115,6 +122,12 @@ export interface UseOptions {
   /** The methods it sees. @defaultValue every method */
   method?: string | readonly string[] | undefined;
   handler: RequestHandler;
+  /**
+   * Runs before the handlers added so far (e.g. a guard that refuses calls
+   * while a component drains).
+   * @defaultValue `false`: runs after them
+   */
+  prepend?: boolean | undefined;
 }
 
 /** Options of {@link UserAgent.request}. */
@@ -132,8 +145,28 @@ export interface UaRequestOptions {
 
 /** Options of {@link UserAgent.invite}. */
 export interface UaInviteOptions {
-  /** The callee. */
+  /** The callee: the Request-URI. */
   uri: string;
+  /**
+   * The From header as a URI or name-addr, e.g. `"Alice" <sip:+4930123@carrier.example>`
+   * (a tag is added).
+   * @defaultValue the user agent's URI and display name
+   */
+  from?: string | undefined;
+  /** The To header as a URI or name-addr. @defaultValue the Request-URI */
+  to?: string | undefined;
+  /**
+   * Where the INVITE (and the call's in-dialog requests without a route
+   * set) is sent, instead of the Request-URI's host or the outbound proxy:
+   * e.g. a carrier's proxy, or the address a registered phone's REGISTER
+   * came from.
+   * @defaultValue the outbound proxy, else the Request-URI (RFC 3261 §8.1.2)
+   */
+  next?: UaTarget | undefined;
+  /** Credentials answering 401/407 for this call. @defaultValue the user agent's */
+  credentials?: { username: string; password: string } | undefined;
+  /** Max-Forwards (a B2BUA passes on the caller's value less one). @defaultValue `70` */
+  maxForwards?: number | undefined;
   /** The offer. */
   body?: Buffer | string | undefined;
   /** @defaultValue `'application/sdp'` when `body` is given */
@@ -149,6 +182,21 @@ export interface UaInviteOptions {
 export interface UaRegisterOptions {
   /** The registrar's URI. @defaultValue the domain of the user agent's URI */
   registrar?: string | undefined;
+  /** The address of record registered (From and To). @defaultValue the user agent's URI */
+  aor?: string | undefined;
+  /** The Contact registered. @defaultValue the user agent's address on the transport used */
+  contact?: string | undefined;
+  /** Where the REGISTER is sent. @defaultValue the outbound proxy, else the registrar's host */
+  next?: UaTarget | undefined;
+  /** Credentials answering 401/407. @defaultValue the user agent's */
+  credentials?: { username: string; password: string } | undefined;
+  /**
+   * The Call-ID; a UA uses the same one for every REGISTER to a registrar
+   * (RFC 3261 §10.2). @defaultValue a new one
+   */
+  callId?: string | undefined;
+  /** The CSeq number, higher than the last one sent with this Call-ID. @defaultValue `1` */
+  cseq?: number | undefined;
   /** Binding lifetime in seconds; `0` removes it. @defaultValue `3600` */
   expiresS?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -204,6 +252,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   readonly #transport: UaTransport;
   readonly #displayName: string | undefined;
   readonly #digest: DigestClient | undefined;
+  readonly #digests = new WeakMap<object, DigestClient>();
   readonly #outboundProxy: UaTarget | undefined;
   readonly #defaultProtocol: UaProtocol;
   readonly #userAgent: string;
@@ -273,7 +322,9 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
       m === undefined
         ? undefined
         : new Set((typeof m === 'string' ? [m] : m).map((x) => x.toUpperCase()));
-    this.#middleware.push({ methods, handler: options.handler });
+    const entry = { methods, handler: options.handler };
+    if (options.prepend === true) this.#middleware.unshift(entry);
+    else this.#middleware.push(entry);
     return this;
   }
 
@@ -311,14 +362,22 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   async register(options: UaRegisterOptions = {}): Promise<SipResponse> {
     const registrar = options.registrar ?? `sip:${this.uri.hostport}`;
     const expires = options.expiresS ?? 3600;
+    const aor = options.aor ?? this.uri.toString();
+    const route: CallRoute = { next: options.next, credentials: options.credentials };
     const request = this.#newRequest({
       method: 'REGISTER',
       uri: registrar,
-      to: this.uri.toString(),
+      to: aor,
+      from: aor,
+      callId: options.callId,
+      cseq: options.cseq,
       headers: [['Expires', String(expires)]],
     });
-    request.headers.append('Contact', this.contactFor(request).toString());
-    const response = await this.sendRequest(request, { signal: options.signal });
+    request.headers.append(
+      'Contact',
+      options.contact ?? this.contactFor(request, false, route).toString(),
+    );
+    const response = await this.sendRequest(request, { signal: options.signal }, route);
     if (response.status >= 300) {
       throw new SipResponseError(`REGISTER answered ${response.status} ${response.reason}`, {
         status: response.status,
@@ -337,6 +396,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     const token = this.beginWork();
     const contentType =
       options.body === undefined ? undefined : (options.contentType ?? 'application/sdp');
+    const route: CallRoute = { next: options.next, credentials: options.credentials };
     const headers: (readonly [string, string])[] = [...(options.headers ?? [])];
     headers.push(['Supported', SUPPORTED.join(', ')]);
     if (options.require100rel === true) headers.push(['Require', '100rel']);
@@ -349,12 +409,16 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     const request = this.#newRequest({
       method: 'INVITE',
       uri: options.uri,
+      from: options.from,
+      to: options.to,
+      maxForwards: options.maxForwards,
       headers,
       body: options.body,
       contentType,
     });
-    request.headers.append('Contact', this.contactFor(request).toString());
+    request.headers.append('Contact', this.contactFor(request, false, route).toString());
     const call = new Call({ host: this, direction: 'outgoing', invite: request });
+    call.route = route;
     this.#calls.add(call);
     call.once('terminated', () => token.release());
     const onAbort = (): void => {
@@ -368,19 +432,36 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     return call;
   }
 
-  #newRequest(options: Omit<UaRequestOptions, 'signal'>): SipRequest {
+  #newRequest(
+    options: Omit<UaRequestOptions, 'signal'> & {
+      from?: string | undefined;
+      callId?: string | undefined;
+      cseq?: number | undefined;
+      maxForwards?: number | undefined;
+    },
+  ): SipRequest {
     const uri = parseUri(options.uri);
-    const from = localIdentity(this.uri, this.#displayName, generateTag());
+    let from: NameAddr;
+    if (options.from === undefined) {
+      from = localIdentity(this.uri, this.#displayName, generateTag());
+    } else {
+      const given = parseNameAddr(options.from);
+      from = new NameAddr({
+        displayName: given.displayName,
+        uri: given.uri,
+        params: { ...given.params, tag: generateTag() },
+      });
+    }
     const to = parseNameAddr(options.to ?? `<${options.uri}>`);
     const request = new SipRequest({
       method: options.method,
       uri,
       headers: [
-        ['Max-Forwards', '70'],
+        ['Max-Forwards', String(options.maxForwards ?? 70)],
         ['From', from.toString()],
         ['To', to.toString()],
-        ['Call-ID', generateCallId()],
-        ['CSeq', `1 ${options.method}`],
+        ['Call-ID', options.callId ?? generateCallId()],
+        ['CSeq', `${options.cseq ?? 1} ${options.method}`],
         ['User-Agent', this.#userAgent],
       ],
       body: options.body,
@@ -393,10 +474,11 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   }
 
   /** Where a request goes next (RFC 3261 §8.1.2): outbound proxy, first Route, or Request-URI. */
-  #targetFor(request: SipRequest): UaTarget {
+  #targetFor(request: SipRequest, next?: UaTarget): UaTarget {
     const inDialog = request.to?.tag !== undefined;
-    if (this.#outboundProxy !== undefined && (!inDialog || request.route.length === 0)) {
-      return this.#outboundProxy;
+    const proxy = next ?? this.#outboundProxy;
+    if (proxy !== undefined && (!inDialog || request.route.length === 0)) {
+      return proxy;
     }
     const route = request.route[0];
     const uri = route?.uri ?? request.uri;
@@ -411,8 +493,12 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     return { protocol, host: host ?? uri.host, port: uri.port ?? defaultPort(protocol) };
   }
 
-  async #flowFor(request: SipRequest, signal: AbortSignal | undefined): Promise<UaFlow> {
-    const target = this.#targetFor(request);
+  async #flowFor(
+    request: SipRequest,
+    signal: AbortSignal | undefined,
+    next?: UaTarget,
+  ): Promise<UaFlow> {
+    const target = this.#targetFor(request, next);
     try {
       return await this.#transport.connect(target, { signal });
     } catch (error) {
@@ -441,14 +527,14 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
    * goes out on, or, for a request we received (`incoming`), of the transport
    * it came in on (its top Via names it).
    */
-  contactFor(request: SipRequest, incoming = false): NameAddr {
+  contactFor(request: SipRequest, incoming = false, route?: CallRoute): NameAddr {
     let protocol = this.#defaultProtocol;
     const via = incoming ? request.topVia?.transport : undefined;
     if (via === 'UDP' || via === 'TCP' || via === 'TLS' || via === 'WS' || via === 'WSS') {
       protocol = via;
     } else {
       try {
-        protocol = this.#targetFor(request).protocol;
+        protocol = this.#targetFor(request, route?.next).protocol;
       } catch {
         // not routable: keep the default
       }
@@ -471,12 +557,13 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   async sendRequest(
     request: SipRequest,
     options: { signal?: AbortSignal | undefined },
+    route?: CallRoute,
   ): Promise<SipResponse> {
     let current = request;
     for (let attempt = 0; ; attempt++) {
-      const response = await this.#sendOnce(current, options.signal);
+      const response = await this.#sendOnce(current, options.signal, route?.next);
       if ((response.status === 401 || response.status === 407) && attempt === 0) {
-        const retry = this.authorize(current, response);
+        const retry = this.authorize(current, response, route);
         if (retry !== undefined) {
           current = retry;
           continue;
@@ -486,8 +573,12 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     }
   }
 
-  async #sendOnce(request: SipRequest, signal: AbortSignal | undefined): Promise<SipResponse> {
-    const flow = await this.#flowFor(request, signal);
+  async #sendOnce(
+    request: SipRequest,
+    signal: AbortSignal | undefined,
+    next: UaTarget | undefined,
+  ): Promise<SipResponse> {
+    const flow = await this.#flowFor(request, signal, next);
     this.#addVia(request, flow);
     this.#count('out', request.method);
     this.emit('message', request, 'out');
@@ -507,8 +598,9 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   async sendInvite(
     request: SipRequest,
     signal: AbortSignal | undefined,
+    route?: CallRoute,
   ): Promise<ClientTransaction> {
-    const flow = await this.#flowFor(request, signal);
+    const flow = await this.#flowFor(request, signal, route?.next);
     this.#addVia(request, flow);
     this.#count('out', 'INVITE');
     this.emit('message', request, 'out');
@@ -516,7 +608,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   }
 
   /** @internal RFC 3261 §9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq number, top Via and Route. */
-  sendCancel(invite: SipRequest, reason: string | undefined): void {
+  sendCancel(invite: SipRequest, reason: string | undefined, route?: CallRoute): void {
     const headers: (readonly [string, string])[] = [];
     const via = invite.headers.list('via')[0];
     if (via !== undefined) headers.push(['Via', via]);
@@ -529,7 +621,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     headers.push(['CSeq', `${invite.cseq?.seq ?? 1} CANCEL`]);
     if (reason !== undefined) headers.push(['Reason', reason]);
     const cancel = new SipRequest({ method: 'CANCEL', uri: invite.uri, headers });
-    void this.#flowFor(cancel, undefined)
+    void this.#flowFor(cancel, undefined, route?.next)
       .then((flow) => {
         this.#count('out', 'CANCEL');
         this.emit('message', cancel, 'out');
@@ -540,8 +632,8 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   }
 
   /** @internal Sends an ACK for a 2xx outside any transaction (RFC 3261 §13.2.2.4). */
-  sendAck(ack: SipRequest): void {
-    void this.#flowFor(ack, undefined)
+  sendAck(ack: SipRequest, route?: CallRoute): void {
+    void this.#flowFor(ack, undefined, route?.next)
       .then((flow) => {
         if (ack.headers.get('via') === undefined) this.#addVia(ack, flow);
         this.#count('out', 'ACK');
@@ -555,11 +647,13 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
    * @internal Builds the retry of a request answered with 401/407
    * (RFC 3261 §22.2): same Call-ID and tags, CSeq + 1, credentials added.
    */
-  authorize(request: SipRequest, response: SipResponse): SipRequest | undefined {
-    if (this.#digest === undefined) return undefined;
+  authorize(request: SipRequest, response: SipResponse, route?: CallRoute): SipRequest | undefined {
+    const digest =
+      route?.credentials === undefined ? this.#digest : this.#digestFor(route.credentials);
+    if (digest === undefined) return undefined;
     const proxy = response.status === 407;
     const challenges = response.headers.getAll(proxy ? 'proxy-authenticate' : 'www-authenticate');
-    const credentials = this.#digest.authorize({
+    const credentials = digest.authorize({
       challenges,
       method: request.method,
       uri: request.uri.toString(),
@@ -579,6 +673,15 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     // RFC 3261 §22.2: the retry is a new transaction with the next CSeq.
     retry.headers.set('CSeq', `${(request.cseq?.seq ?? 1) + 1} ${request.method}`);
     return retry;
+  }
+
+  #digestFor(credentials: { username: string; password: string }): DigestClient {
+    let client = this.#digests.get(credentials);
+    if (client === undefined) {
+      client = new DigestClient(credentials);
+      this.#digests.set(credentials, client);
+    }
+    return client;
   }
 
   /** @internal */
@@ -619,7 +722,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
             message.to?.tag ?? '',
           );
           if (call?.dialog !== undefined) {
-            this.sendAck(call.dialog.createRequest('ACK', { cseq: message.cseq.seq }));
+            this.sendAck(call.dialog.createRequest('ACK', { cseq: message.cseq.seq }), call.route);
           }
         }
         return;
