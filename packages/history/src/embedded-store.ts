@@ -47,6 +47,7 @@ import {
   type TenantOptions,
 } from './model.js';
 import { ZoneBuckets, checkTimeZone } from './time-zone.js';
+import { cdrFigures, decodeCdr, encodeCdr, withExpiry } from './cdr-codec.js';
 import { HistoryMetrics } from './metrics.js';
 
 /** An abstract-level database (or sublevel) with string keys and values. */
@@ -89,7 +90,7 @@ const CHUNK = 512;
 
 /** Key prefixes of the embedded layout (one letter each). */
 const P = {
-  cdr: 'C', // C␀tenant␀time␀id → CDR JSON (newest-first scans by tenant)
+  cdr: 'C', // C␀tenant␀time␀id → CDR (cdr-codec.ts) (newest-first scans by tenant)
   cdrId: 'I', // I␀tenant␀id → time (id lookup, duplicate detection)
   user: 'U', // U␀tenant␀user␀time␀id
   number: 'N', // N␀tenant␀number␀time␀id
@@ -101,63 +102,27 @@ const P = {
   retention: 'R', // R␀tenant → retention in ms
 } as const;
 
+const HEX_HIGH = 0x1000000;
+
 function hex(time: number): string {
-  return time.toString(16).padStart(TIME_WIDTH, '0');
+  if (!(time >= 0 && time < HEX_HIGH * HEX_HIGH))
+    return time.toString(16).padStart(TIME_WIDTH, '0');
+  // Two halves of 24 bits each (times stay below 2^48): small integers print
+  // much faster than a large one, and adding 2^24 pads them to six digits.
+  const high = Math.floor(time / HEX_HIGH);
+  return (
+    (high + HEX_HIGH).toString(16).slice(1) +
+    (time - high * HEX_HIGH + HEX_HIGH).toString(16).slice(1)
+  );
 }
 
 function key(...parts: string[]): string {
   return parts.join(SEP);
 }
 
-interface StoredCdr extends Omit<Cdr, 'startedAt' | 'answeredAt' | 'endedAt' | 'expireAt'> {
-  startedAt: number;
-  answeredAt?: number;
-  endedAt: number;
-  expireAt?: number;
-}
-
 interface StoredActivity extends Omit<Activity, 'at' | 'expireAt'> {
   at: number;
   expireAt?: number;
-}
-
-function encodeCdr(cdr: Cdr): string {
-  // Every field by name (the type makes a missing one an error): one object
-  // shape for all records, and no spread copy before the Dates are replaced.
-  const stored: { [K in keyof Required<StoredCdr>]: StoredCdr[K] } = {
-    id: cdr.id,
-    tenantId: cdr.tenantId,
-    callId: cdr.callId,
-    leg: cdr.leg,
-    direction: cdr.direction,
-    from: cdr.from,
-    to: cdr.to,
-    users: cdr.users,
-    startedAt: cdr.startedAt.getTime(),
-    answeredAt: cdr.answeredAt?.getTime(),
-    endedAt: cdr.endedAt.getTime(),
-    durationMs: cdr.durationMs,
-    talkMs: cdr.talkMs,
-    disposition: cdr.disposition,
-    hangupCause: cdr.hangupCause,
-    sipStatus: cdr.sipStatus,
-    ivrPath: cdr.ivrPath,
-    recordings: cdr.recordings,
-    expireAt: cdr.expireAt?.getTime(),
-    schemaVersion: cdr.schemaVersion,
-  };
-  return JSON.stringify(stored);
-}
-
-function decodeCdr(text: string): Cdr {
-  // Dates are turned back in place: no copy of the parsed object per record.
-  const s = JSON.parse(text) as StoredCdr;
-  const cdr = s as unknown as Cdr;
-  cdr.startedAt = new Date(s.startedAt);
-  cdr.endedAt = new Date(s.endedAt);
-  if (s.answeredAt !== undefined) cdr.answeredAt = new Date(s.answeredAt);
-  if (s.expireAt !== undefined) cdr.expireAt = new Date(s.expireAt);
-  return cdr;
 }
 
 function encodeActivity(activity: Activity): string {
@@ -176,11 +141,11 @@ function decodeActivity(text: string): Activity {
   return activity;
 }
 
-/** Every key a CDR occupies (primary first). */
-function cdrKeys(cdr: Cdr): string[] {
+/** Every key a CDR occupies (primary first); `time` is `hex(startedAt)`. */
+function cdrKeys(cdr: Cdr, time = hex(cdr.startedAt.getTime())): string[] {
   // Concatenation rather than key(): this runs once per CDR on every write.
   const tenant = SEP + cdr.tenantId + SEP;
-  const position = SEP + hex(cdr.startedAt.getTime()) + SEP + cdr.id;
+  const position = SEP + time + SEP + cdr.id;
   const keys = [P.cdr + tenant + position.slice(1), P.cdrId + tenant + cdr.id];
   const users = cdr.users;
   for (let i = 0; i < users.length; i++) {
@@ -223,6 +188,18 @@ function positionOf(indexKey: string): { time: string; id: string } {
     id: indexKey.slice(idStart + 1),
   };
 }
+
+/**
+ * Writes normalised CDRs to an embedded store, skipping the validation the
+ * caller has done; `encoded` (from `encodeCdr`, without `expireAt`) saves
+ * encoding them again. For the outbox; not part of the public API.
+ */
+export let recordNormalizedCdrs: (
+  store: EmbeddedHistoryStore,
+  cdrs: readonly Cdr[],
+  encoded: readonly string[] | undefined,
+  options: OperationOptions,
+) => Promise<RecordResult>;
 
 /**
  * Call history in an abstract-level database: the default backend of the
@@ -308,25 +285,59 @@ export class EmbeddedHistoryStore implements HistoryStore {
   ): Promise<RecordResult> {
     this.#checkOpen(options.signal);
     checkArray(cdrs, 'recordCdrs');
-    return this.#exclusive(async () => {
+    return this.#exclusive(() => {
       const records: Cdr[] = [];
       for (const input of cdrs) records.push(normalizeCdr(input));
-      const retention = await this.#retentions(records);
-      for (const record of records) withRetention(record, retention.get(record.tenantId) ?? null);
-      return this.#write(
-        records,
-        (c) => key(P.cdrId, c.tenantId, c.id),
-        (c, put) => {
-          const keys = cdrKeys(c);
-          put(keys[0] as string, encodeCdr(c));
-          // The id index holds the time part of the primary key; the others nothing.
-          put(keys[1] as string, hex(c.startedAt.getTime()));
-          for (let i = 2; i < keys.length; i++) put(keys[i] as string, '');
-        },
-        'cdr',
-        options.signal,
-      );
+      return this.#writeCdrs(records, undefined, options.signal);
     });
+  }
+
+  /**
+   * Writes CDRs that are already normalised, with their encoding (no
+   * `expireAt`) when it is at hand: the outbox's way in.
+   */
+  #recordNormalizedCdrs(
+    cdrs: readonly Cdr[],
+    encoded: readonly string[] | undefined,
+    options: OperationOptions,
+  ): Promise<RecordResult> {
+    this.#checkOpen(options.signal);
+    return this.#exclusive(() => this.#writeCdrs(cdrs, encoded, options.signal));
+  }
+
+  static {
+    recordNormalizedCdrs = (store, cdrs, encoded, options) =>
+      store.#recordNormalizedCdrs(cdrs, encoded, options);
+  }
+
+  async #writeCdrs(
+    records: readonly Cdr[],
+    encoded: readonly string[] | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<RecordResult> {
+    const retention = await this.#retentions(records);
+    return this.#write(
+      records,
+      (c) => P.cdrId + SEP + c.tenantId + SEP + c.id,
+      (c, i, put) => {
+        const retentionMs = retention.get(c.tenantId) ?? null;
+        let value = encoded?.[i];
+        if (retentionMs !== null) {
+          const expireAt = c.startedAt.getTime() + retentionMs;
+          // A copy: the caller's record stays as it was.
+          c = { ...c, expireAt: new Date(expireAt) };
+          value = value === undefined ? encodeCdr(c) : withExpiry(value, expireAt);
+        }
+        const time = hex(c.startedAt.getTime());
+        const keys = cdrKeys(c, time);
+        put(keys[0] as string, value ?? encodeCdr(c));
+        // The id index holds the time part of the primary key; the others nothing.
+        put(keys[1] as string, time);
+        for (let k = 2; k < keys.length; k++) put(keys[k] as string, '');
+      },
+      'cdr',
+      signal,
+    );
   }
 
   async recordActivities(
@@ -343,7 +354,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
       return this.#write(
         records,
         (a) => key(P.activityId, a.tenantId, a.id),
-        (a, put) => {
+        (a, _i, put) => {
           const keys = activityKeys(a);
           put(keys[0] as string, encodeActivity(a));
           // The id index holds the time part of the primary key; the others nothing.
@@ -484,7 +495,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
           const chunk = await iterator.nextv(CHUNK * 4);
           if (chunk.length === 0) break;
           for (const text of chunk) {
-            const c = JSON.parse(text) as StoredCdr;
+            const c = cdrFigures(text);
             const start = zone.bucketStart(c.startedAt, granularity);
             let b = buckets.get(start);
             if (b === undefined) {
@@ -492,7 +503,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
               buckets.set(start, b);
             }
             b.calls++;
-            if (c.disposition === 'answered') b.answered++;
+            if (c.answered) b.answered++;
             b.durationMs += c.durationMs;
             b.talkMs += c.talkMs;
           }
@@ -664,23 +675,22 @@ export class EmbeddedHistoryStore implements HistoryStore {
   }
 
   async #write<T extends { id: string; tenantId: string }>(
-    records: T[],
+    records: readonly T[],
     idKey: (record: T) => string,
-    write: (record: T, put: (key: string, value: string) => void) => void,
+    write: (record: T, index: number, put: (key: string, value: string) => void) => void,
     kind: 'cdr' | 'activity',
     signal: AbortSignal | undefined,
   ): Promise<RecordResult> {
     return this.#guard(`write ${kind} records`, async () => {
-      const unique = new Map<string, T>();
+      // The first record of each id, by its index in `records`.
+      const unique = new Map<string, number>();
       let duplicates = 0;
-      for (const r of records) {
-        const k = idKey(r);
+      for (let i = 0; i < records.length; i++) {
+        const k = idKey(records[i] as T);
         if (unique.has(k)) duplicates++;
-        else unique.set(k, r);
+        else unique.set(k, i);
       }
-      const candidates = [...unique.entries()];
-      const present =
-        candidates.length === 0 ? [] : await this.#db.hasMany(candidates.map(([k]) => k));
+      const present = unique.size === 0 ? [] : await this.#db.hasMany([...unique.keys()]);
       throwIfAborted(signal);
       // A chained batch costs about half the CPU of an array of operations.
       const batch = this.#db.batch();
@@ -689,14 +699,15 @@ export class EmbeddedHistoryStore implements HistoryStore {
       };
       let inserted = 0;
       try {
-        candidates.forEach(([, record], i) => {
-          if (present[i] === true) {
+        let n = 0;
+        for (const i of unique.values()) {
+          if (present[n++] === true) {
             duplicates++;
-            return;
+            continue;
           }
           inserted++;
-          write(record, put);
-        });
+          write(records[i] as T, i, put);
+        }
       } catch (error) {
         await batch.close();
         throw error;

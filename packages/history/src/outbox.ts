@@ -20,7 +20,12 @@ import {
 } from '@voxmesh/core';
 import type { AbstractSublevel } from 'abstract-level';
 import { ClassicLevel } from 'classic-level';
-import type { LevelDatabase } from './embedded-store.js';
+import { decodeCdr, encodeCdr } from './cdr-codec.js';
+import {
+  EmbeddedHistoryStore,
+  recordNormalizedCdrs,
+  type LevelDatabase,
+} from './embedded-store.js';
 import { HistoryErrorCode } from './errors.js';
 import type { HistoryStore } from './history-store.js';
 import { OutboxMetrics } from './metrics.js';
@@ -28,7 +33,9 @@ import {
   checkArray,
   normalizeActivity,
   normalizeCdr,
+  type Activity,
   type ActivityInput,
+  type Cdr,
   type CdrInput,
   type OperationOptions,
 } from './model.js';
@@ -53,6 +60,14 @@ export interface HistoryOutboxOptions {
    * @defaultValue `500`
    */
   batchSize?: number | undefined;
+  /**
+   * Records kept in memory from their write to the outbox until the backend
+   * acknowledged them, so that delivery need not read them back from the
+   * local database (which stays the record of what is pending). Past this
+   * many, records are read back as needed; `0` always reads them back.
+   * @defaultValue `100000`
+   */
+  memoryLimit?: number | undefined;
   /**
    * The delay before the first retry of a failed delivery, in milliseconds;
    * it doubles on each further failure, with ±20 % jitter.
@@ -152,31 +167,71 @@ interface Entry {
   key: string;
   seq: number;
   kind: OutboxRecordKind;
-  record: CdrInput | ActivityInput;
+  /** Normalised when `checked`; otherwise as read from the database. */
+  record: Cdr | Activity | CdrInput | ActivityInput;
+  /** The CDR's stored form (see cdr-codec.ts), when `checked`. */
+  encoded: string | undefined;
+  /** Validated (normalised) since it was read. */
+  checked: boolean;
 }
 
 type StoredRecord = Record<string, unknown>;
 
 const CDR_DATES = ['startedAt', 'answeredAt', 'endedAt'] as const;
 
-function encodeEntry(kind: OutboxRecordKind, record: CdrInput | ActivityInput): string {
-  const copy: StoredRecord = { ...record };
-  for (const field of kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
+/** An entry for a record just normalised; `key` and `seq` are filled in when it is queued. */
+function newEntry(kind: OutboxRecordKind, record: Cdr | Activity): Entry {
+  return {
+    key: '',
+    seq: 0,
+    kind,
+    record,
+    encoded: kind === 'cdr' ? encodeCdr(record as Cdr) : undefined,
+    checked: true,
+  };
+}
+
+/**
+ * The stored value of an entry: `c` and the CDR's stored form, or (for an
+ * activity) the record as a JSON object under `r`, with its times as numbers.
+ */
+function entryValue(entry: Entry): string {
+  if (entry.encoded !== undefined) return 'c' + entry.encoded;
+  const copy: StoredRecord = { ...entry.record };
+  for (const field of entry.kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
     const value = copy[field];
     if (value instanceof Date) copy[field] = value.getTime();
   }
-  return JSON.stringify({ k: kind === 'cdr' ? 'c' : 'a', r: copy });
+  return JSON.stringify({ k: entry.kind === 'cdr' ? 'c' : 'a', r: copy });
 }
 
 function decodeEntry(key: string, text: string): Entry {
+  const seq = Number.parseInt(key.slice(QUEUE.length), 16);
+  if (text.charCodeAt(0) === 0x63 /* c */) {
+    return {
+      key,
+      seq,
+      kind: 'cdr',
+      record: decodeCdr(text.slice(1)),
+      encoded: undefined,
+      checked: false,
+    };
+  }
+  // A JSON object: every activity, and CDRs written by earlier versions.
   const { k, r } = JSON.parse(text) as { k: 'c' | 'a'; r: StoredRecord };
   const kind: OutboxRecordKind = k === 'c' ? 'cdr' : 'activity';
   for (const field of kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
     const value = r[field];
     if (typeof value === 'number') r[field] = new Date(value);
   }
-  const seq = Number.parseInt(key.slice(QUEUE.length), 16);
-  return { key, seq, kind, record: r as unknown as CdrInput | ActivityInput };
+  return {
+    key,
+    seq,
+    kind,
+    record: r as unknown as CdrInput | ActivityInput,
+    encoded: undefined,
+    checked: false,
+  };
 }
 
 /**
@@ -221,6 +276,24 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
   #flushWaiters: (() => void)[] = [];
   #isolate = 0;
   #dirty = false;
+  readonly #memoryLimit: number;
+  /**
+   * Pending records held in memory, by sequence number. Every pending record
+   * is either here or counted in `#uncollected` (written while this was full,
+   * or found at start); while that count is 0, delivery takes records from
+   * here instead of reading them back.
+   */
+  readonly #memory = new Map<number, Entry>();
+  /**
+   * Every pending record in the database is also in `#memory`, so delivery
+   * takes records from there instead of reading them back. Records written
+   * while `#memory` is full (or left from before `start()`) clear it; a read
+   * from the start of the queue that shows only records held in memory sets
+   * it again.
+   */
+  #complete = false;
+  /** Batches that did not fit in `#memory`, ever. */
+  #overflows = 0;
 
   constructor(options: HistoryOutboxOptions) {
     super({ name: options.name ?? 'history-outbox', clock: options.clock });
@@ -240,6 +313,11 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         valueEncoding: 'utf8',
       });
     this.#batchSize = batchSize;
+    const memoryLimit = options.memoryLimit ?? 100_000;
+    if (!Number.isInteger(memoryLimit) || memoryLimit < 0) {
+      throw new RangeError('memoryLimit must be a non-negative integer');
+    }
+    this.#memoryLimit = memoryLimit;
     this.#initialDelay = options.retryInitialDelayMs ?? 100;
     this.#maxDelay = options.retryMaxDelayMs ?? 30_000;
     if (!(this.#initialDelay > 0) || !(this.#maxDelay >= this.#initialDelay)) {
@@ -262,8 +340,8 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
    */
   async recordCdrs(cdrs: readonly CdrInput[], options: OperationOptions = {}): Promise<void> {
     checkArray(cdrs, 'recordCdrs');
-    for (const cdr of cdrs) normalizeCdr(cdr);
-    await this.#enqueue('cdr', cdrs, options.signal);
+    const entries = cdrs.map((cdr) => newEntry('cdr', normalizeCdr(cdr)));
+    await this.#enqueue(entries, options.signal);
   }
 
   /** Writes activities to the outbox. Resolves once they are durable locally. */
@@ -272,8 +350,8 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     options: OperationOptions = {},
   ): Promise<void> {
     checkArray(activities, 'recordActivities');
-    for (const activity of activities) normalizeActivity(activity);
-    await this.#enqueue('activity', activities, options.signal);
+    const entries = activities.map((a) => newEntry('activity', normalizeActivity(a)));
+    await this.#enqueue(entries, options.signal);
   }
 
   /**
@@ -294,15 +372,13 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
    */
   prepareCdrs(cdrs: readonly CdrInput[]): PreparedOutboxWrite {
     checkArray(cdrs, 'prepareCdrs');
-    for (const cdr of cdrs) normalizeCdr(cdr);
-    return this.#prepare('cdr', cdrs);
+    return this.#prepare(cdrs.map((cdr) => newEntry('cdr', normalizeCdr(cdr))));
   }
 
   /** Prepares activities for the outbox; see {@link HistoryOutbox.prepareCdrs}. */
   prepareActivities(activities: readonly ActivityInput[]): PreparedOutboxWrite {
     checkArray(activities, 'prepareActivities');
-    for (const activity of activities) normalizeActivity(activity);
-    return this.#prepare('activity', activities);
+    return this.#prepare(activities.map((a) => newEntry('activity', normalizeActivity(a))));
   }
 
   /**
@@ -362,6 +438,8 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     let pending = 0;
     for await (const _key of this.#db.keys({ gte: QUEUE, lt: QUEUE_END })) pending++;
     this.#pending = pending;
+    this.#memory.clear();
+    this.#complete = pending === 0;
     this.#metrics.pending.set(pending);
     if (pending > 0) this.#logger.info({ pending }, 'delivering records left in the outbox');
     this.#loop = this.#run();
@@ -374,10 +452,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     if (this.#owned) await this.#db.close();
   }
 
-  #prepare(
-    kind: OutboxRecordKind,
-    records: readonly (CdrInput | ActivityInput)[],
-  ): PreparedOutboxWrite {
+  #prepare(entries: Entry[]): PreparedOutboxWrite {
     // Sequence numbers are only known once start() has read the last one.
     this.beginWork().release();
     const db = this.#db as unknown as { prefix?: unknown };
@@ -386,12 +461,9 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         ? // eslint-disable-next-line @typescript-eslint/no-explicit-any
           (this.#db as unknown as AbstractSublevel<any, any, string, string>)
         : undefined;
-    const operations: OutboxPutOperation[] = records.map((record) => {
-      const op: OutboxPutOperation = {
-        type: 'put',
-        key: QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'),
-        value: encodeEntry(kind, record),
-      };
+    const operations: OutboxPutOperation[] = entries.map((entry) => {
+      this.#number(entry);
+      const op: OutboxPutOperation = { type: 'put', key: entry.key, value: entryValue(entry) };
       if (sublevel !== undefined) op.sublevel = sublevel;
       return op;
     });
@@ -402,27 +474,47 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         if (done || operations.length === 0) return;
         done = true;
         if (this.state !== 'running' && this.state !== 'draining') return;
-        this.#pending += operations.length;
-        this.#metrics.pending.set(this.#pending);
-        this.#dirty = true;
-        this.#wake?.();
+        this.#added(entries);
       },
     };
   }
 
-  async #enqueue(
-    kind: OutboxRecordKind,
-    records: readonly (CdrInput | ActivityInput)[],
-    signal: AbortSignal | undefined,
-  ): Promise<void> {
+  /** Gives an entry the next sequence number. */
+  #number(entry: Entry): void {
+    entry.seq = this.#nextSeq++;
+    entry.key = QUEUE + entry.seq.toString(16).padStart(SEQ_WIDTH, '0');
+  }
+
+  /** Entries are now in the database: count them, keep them in memory if there is room. */
+  #added(entries: Entry[]): void {
+    if (this.#memory.size + entries.length <= this.#memoryLimit) {
+      for (const entry of entries) this.#memory.set(entry.seq, entry);
+    } else {
+      this.#overflows++;
+      this.#complete = false;
+    }
+    this.#pending += entries.length;
+    this.#metrics.pending.set(this.#pending);
+    this.#dirty = true;
+    this.#wake?.();
+  }
+
+  /** Entries left the queue (delivered or dead-lettered). */
+  #removed(entries: readonly Entry[]): void {
+    for (const entry of entries) this.#memory.delete(entry.seq);
+    this.#pending = Math.max(0, this.#pending - entries.length);
+    this.#metrics.pending.set(this.#pending);
+  }
+
+  async #enqueue(entries: Entry[], signal: AbortSignal | undefined): Promise<void> {
     throwIfAborted(signal);
-    if (records.length === 0) return;
+    if (entries.length === 0) return;
     using _work = this.beginWork();
-    const values = records.map((record) => encodeEntry(kind, record));
     try {
       const batch = this.#db.batch();
-      for (const value of values) {
-        batch.put(QUEUE + (this.#nextSeq++).toString(16).padStart(SEQ_WIDTH, '0'), value);
+      for (const entry of entries) {
+        this.#number(entry);
+        batch.put(entry.key, entryValue(entry));
       }
       await batch.write();
     } catch (error) {
@@ -432,17 +524,27 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         { cause: error, retryable: true },
       );
     }
-    this.#pending += values.length;
-    this.#metrics.pending.set(this.#pending);
-    this.#dirty = true;
-    this.#wake?.();
+    this.#added(entries);
   }
 
   /** Reads up to `limit` queued entries after `after` (or from the start of the queue). */
   async #read(limit: number, after?: string): Promise<Entry[]> {
     const range = after === undefined ? { gte: QUEUE } : { gt: after };
     const raw = await this.#db.iterator({ ...range, lt: QUEUE_END, limit }).all();
-    return raw.map(([key, value]) => decodeEntry(key, value));
+    return raw.map(([key, value]) => {
+      const held = this.#memory.get(Number.parseInt(key.slice(QUEUE.length), 16));
+      return held ?? decodeEntry(key, value);
+    });
+  }
+
+  /** The first `limit` entries held in memory. */
+  #held(limit: number): Entry[] {
+    const entries: Entry[] = [];
+    if (limit === 0) return entries;
+    for (const entry of this.#memory.values()) {
+      if (entries.push(entry) === limit) break;
+    }
+    return entries;
   }
 
   async #run(): Promise<void> {
@@ -454,14 +556,20 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     let prefetched: Entry[] | undefined;
     while (!signal.aborted) {
       let entries: Entry[];
-      if (prefetched !== undefined && prefetched.length > 0 && this.#isolate === 0) {
+      if (this.#complete && this.#isolate === 0) {
+        // Every pending record is in memory: nothing to read back.
+        prefetched = undefined;
+        entries = this.#held(this.#batchSize);
+      } else if (prefetched !== undefined && prefetched.length > 0 && this.#isolate === 0) {
         entries = prefetched;
         prefetched = undefined;
       } else {
         prefetched = undefined;
         this.#dirty = false;
+        const overflows = this.#overflows;
+        const limit = this.#isolate > 0 ? 1 : this.#batchSize;
         try {
-          entries = await this.#read(this.#isolate > 0 ? 1 : this.#batchSize);
+          entries = await this.#read(limit);
         } catch (error) {
           if (signal.aborted) break;
           this.#logger.error({ err: error }, 'cannot read the outbox');
@@ -469,10 +577,20 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
           if (!(await this.#backOff(error, attempt))) break;
           continue;
         }
+        // The whole queue, all of it in memory, and nothing written since
+        // that did not fit: from now on, delivery need not read.
+        if (
+          entries.length < limit &&
+          overflows === this.#overflows &&
+          entries.every((e) => this.#memory.get(e.seq) === e)
+        ) {
+          this.#complete = true;
+        }
       }
       if (entries.length === 0) {
         // A write that landed after the read began is not in `entries`: read again.
-        if (this.#dirty) continue;
+        if (this.#dirty && !this.#complete) continue;
+        if (this.#complete && this.#memory.size > 0) continue;
         const waiters = this.#flushWaiters;
         this.#flushWaiters = [];
         for (const wake of waiters) wake();
@@ -488,7 +606,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
       // Read the next batch while this one is delivered; a failed read only
       // means the next batch is read again the ordinary way.
       const next =
-        this.#isolate === 0 && entries.length === this.#batchSize
+        !this.#complete && this.#isolate === 0 && entries.length === this.#batchSize
           ? this.#read(this.#batchSize, (entries[entries.length - 1] as Entry).key).catch(
               () => undefined,
             )
@@ -519,18 +637,47 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
   }
 
   async #deliver(entries: Entry[], signal: AbortSignal): Promise<void> {
-    const cdrs = entries.filter((e) => e.kind === 'cdr').map((e) => e.record as CdrInput);
-    const activities = entries
-      .filter((e) => e.kind === 'activity')
-      .map((e) => e.record as ActivityInput);
-    if (cdrs.length > 0) await this.store.recordCdrs(cdrs, { signal });
+    const cdrs: Cdr[] = [];
+    const encoded: string[] = [];
+    const activities: Activity[] = [];
+    for (const e of entries) {
+      if (!e.checked) {
+        // Read back from the database: validate it as any store would.
+        if (e.kind === 'cdr') {
+          const cdr = normalizeCdr(e.record as CdrInput);
+          e.encoded = encodeCdr(cdr);
+          e.record = cdr;
+        } else {
+          e.record = normalizeActivity(e.record as ActivityInput);
+        }
+        e.checked = true;
+      }
+      if (e.kind === 'cdr') {
+        cdrs.push(e.record as Cdr);
+        encoded.push(e.encoded as string);
+      } else {
+        activities.push(e.record as Activity);
+      }
+    }
+    if (cdrs.length > 0) {
+      // The embedded store (unless a subclass changed how it records) takes
+      // the records as they are: validated and encoded already.
+      const store = this.store;
+      if (
+        store instanceof EmbeddedHistoryStore &&
+        store.recordCdrs === EmbeddedHistoryStore.prototype.recordCdrs
+      ) {
+        await recordNormalizedCdrs(store, cdrs, encoded, { signal });
+      } else {
+        await this.store.recordCdrs(cdrs, { signal });
+      }
+    }
     if (activities.length > 0) await this.store.recordActivities(activities, { signal });
     // Acknowledged: only now do the records leave the outbox.
     const batch = this.#db.batch();
     for (const e of entries) batch.del(e.key);
     await batch.write();
-    this.#pending = Math.max(0, this.#pending - entries.length);
-    this.#metrics.pending.set(this.#pending);
+    this.#removed(entries);
     if (cdrs.length > 0) {
       this.#metrics.delivered.inc({ kind: 'cdr' }, cdrs.length);
       this.emit('delivered', 'cdr', cdrs.length);
@@ -553,14 +700,10 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
       {
         type: 'put',
         key: DEAD + entry.key.slice(QUEUE.length),
-        value: JSON.stringify({
-          entry: encodeEntry(entry.kind, entry.record),
-          error: error.message,
-        }),
+        value: JSON.stringify({ entry: entryValue(entry), error: error.message }),
       },
     ]);
-    this.#pending = Math.max(0, this.#pending - 1);
-    this.#metrics.pending.set(this.#pending);
+    this.#removed([entry]);
     this.#metrics.deadLetters.inc();
     const rejected = new VoxmeshError(
       HistoryErrorCode.OUTBOX_REJECTED,

@@ -260,6 +260,69 @@ describe('HistoryOutbox', () => {
   });
 });
 
+describe('HistoryOutbox with records held in memory', () => {
+  for (const memoryLimit of [0, 25, 100_000]) {
+    it(`loses and repeats nothing with memoryLimit ${memoryLimit} while the backend fails`, async () => {
+      const store = await openStore();
+      const flaky = new FlakyHistoryStore({ store });
+      flaky.script('recordCdrs', ['pass', 'lose-ack', 'fail', 'pass', 'fail', 'lose-ack']);
+      const db = memoryDb();
+      const outbox = new HistoryOutbox({
+        store: flaky,
+        db,
+        batchSize: 10,
+        memoryLimit,
+        retryInitialDelayMs: 1,
+        retryMaxDelayMs: 5,
+      });
+      let delivered = 0;
+      outbox.on('delivered', (_kind, count) => (delivered += count));
+      await outbox.start();
+      const input = cdrs('demo.local', 200);
+      // Twenty writers at once, then more while the first ones are delivered.
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => outbox.recordCdrs(input.slice(i * 5, i * 5 + 5))),
+      );
+      for (let i = 100; i < 200; i += 20) await outbox.recordCdrs(input.slice(i, i + 20));
+      await outbox.flush();
+      const ids = (await allCdrs(store, 'demo.local')).map((c) => c.id);
+      expect(new Set(ids).size).toBe(200);
+      expect(ids.sort()).toEqual(input.map((c) => `demo.local:${c.callId}:a`).sort());
+      // Each record left the outbox exactly once.
+      expect(delivered).toBe(200);
+      expect(outbox.pending).toBe(0);
+      expect(await db.keys().all()).toEqual([]);
+      await outbox.drain();
+      await store.close();
+    });
+  }
+
+  it('applies the tenant retention to records it hands to the embedded store', async () => {
+    const store = await openStore();
+    await store.setRetention({ tenantId: 'demo.local', retentionMs: 60_000 });
+    const outbox = new HistoryOutbox({ store, db: memoryDb() });
+    await outbox.start();
+    const [cdr] = cdrs('demo.local', 1) as [CdrInput];
+    await outbox.recordCdrs([cdr]);
+    await outbox.flush();
+    const stored = await store.getCdr({ tenantId: 'demo.local', id: `demo.local:${cdr.callId}:a` });
+    expect(stored?.expireAt).toEqual(new Date(cdr.startedAt.getTime() + 60_000));
+    expect(await store.purgeExpired({ now: new Date(cdr.startedAt.getTime() + 60_000) })).toBe(1);
+    expect((await allCdrs(store, 'demo.local')).length).toBe(0);
+    await outbox.drain();
+    await store.close();
+  });
+
+  it('rejects a memoryLimit that is not a non-negative integer', async () => {
+    const store = await openStore();
+    expect(() => new HistoryOutbox({ store, db: memoryDb(), memoryLimit: -1 })).toThrow(RangeError);
+    expect(() => new HistoryOutbox({ store, db: memoryDb(), memoryLimit: 1.5 })).toThrow(
+      RangeError,
+    );
+    await store.close();
+  });
+});
+
 describe('HistoryOutbox in the same batch as local state', () => {
   it('adds records atomically with the application state of a parent database', async () => {
     const store = await openStore();
