@@ -5,6 +5,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 
 export type PeerProtocol = 'UDP' | 'TCP';
 
@@ -95,7 +96,8 @@ export function startPeer(
   options: { cwd?: string; env?: NodeJS.ProcessEnv; keepOutput?: number } = {},
 ): Peer {
   const child = spawn(command, args, {
-    cwd: options.cwd,
+    // Peers that write files (SIPp's traces) write them out of the way.
+    cwd: options.cwd ?? tmpdir(),
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
