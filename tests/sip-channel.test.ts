@@ -1,0 +1,386 @@
+// SipCallChannel (@voxmesh/sip) over a real UserAgent pair on UDP loopback,
+// with the media terminated by InProcessMediaController (@voxmesh/media):
+// core's CallChannel conformance suite, then SIP-specific behaviour (488 for
+// hostile SDP, late offer, INFO DTMF, hang-up during play and record, blind
+// transfer by 302 and REFER, bridging through the integrator's callback).
+// Cross-package, so it lives here: sip and media never import each other.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, VoxmeshError, type BridgeResult } from '@voxmesh/core';
+import { callChannelSuite } from '@voxmesh/core/testing';
+import { InProcessMediaController, readWav } from '@voxmesh/media';
+import { MemorySink, RtpPeer, testOffer } from '@voxmesh/media/testing';
+import {
+  SipCallChannel,
+  SipChannelErrorCode,
+  SipResponseError,
+  SipTransport,
+  UserAgent,
+  infoDigit,
+  userAgentTransport,
+  type Call,
+  type SipCallChannelOptions,
+  type UaTransport,
+} from '@voxmesh/sip';
+
+const cleanup: (() => unknown)[] = [];
+let media: InProcessMediaController;
+let server: UserAgent;
+let caller: UserAgent;
+let serverPort = 0;
+/** SDP the caller's transport adds to the next ACK it sends (a late-offer answer). */
+let ackBody: string | undefined;
+const invites: Call[] = [];
+const waiting: ((call: Call) => void)[] = [];
+
+async function agent(uri: string, wrap?: (t: UaTransport) => UaTransport) {
+  const transport = new SipTransport({
+    listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0 }],
+  });
+  await transport.start();
+  const inner = userAgentTransport(transport);
+  const ua = new UserAgent({ transport: wrap ? wrap(inner) : inner, uri, sessionTimer: false });
+  await ua.start();
+  cleanup.push(
+    () => ua.stop(),
+    () => transport.stop(),
+  );
+  return { ua, port: transport.listening[0]?.local.port ?? 0 };
+}
+
+beforeAll(async () => {
+  media = new InProcessMediaController({ mediaTimeoutMs: 60_000 });
+  await media.start();
+  cleanup.push(() => media.stop());
+  const s = await agent('sip:ivr@127.0.0.1');
+  server = s.ua;
+  serverPort = s.port;
+  server.on('invite', (call) => {
+    const w = waiting.shift();
+    if (w) w(call);
+    else invites.push(call);
+  });
+  const c = await agent('sip:caller@127.0.0.1', (inner) => ({
+    ...inner,
+    localAddress: (p) => inner.localAddress(p),
+    onMessage: (h) => inner.onMessage(h),
+    connect: async (target, options) => {
+      const flow = await inner.connect(target, options);
+      return {
+        ...flow,
+        protocol: flow.protocol,
+        reliable: flow.reliable,
+        remote: flow.remote,
+        send: (message) => {
+          if (message.isRequest() && message.method === 'ACK' && ackBody !== undefined) {
+            message.body = Buffer.from(ackBody);
+            message.headers.set('Content-Type', 'application/sdp');
+            ackBody = undefined;
+          }
+          return flow.send(message);
+        },
+      };
+    },
+  }));
+  caller = c.ua;
+});
+
+afterAll(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function nextInvite(): Promise<Call> {
+  const queued = invites.shift();
+  if (queued) return Promise.resolve(queued);
+  return new Promise((resolve) => waiting.push(resolve));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves once `predicate` holds, polling every 10 ms; fails after `timeoutMs`. */
+async function until(
+  predicate: () => boolean,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+interface Dialled {
+  channel: SipCallChannel;
+  call: Call;
+  peer: RtpPeer;
+}
+
+/** The caller dials the server; the server wraps the incoming call in a channel. */
+async function dial(
+  options: {
+    body?: string | null;
+    contentType?: string;
+    channel?: Partial<SipCallChannelOptions>;
+  } = {},
+): Promise<Dialled> {
+  const peer = await RtpPeer.open();
+  cleanup.push(() => peer.close());
+  const incoming = nextInvite();
+  const body = options.body === null ? undefined : (options.body ?? testOffer({ port: peer.port }));
+  const call = caller.invite({
+    uri: `sip:100@127.0.0.1:${serverPort}`,
+    body,
+    contentType: options.contentType,
+  });
+  call.answered().catch(() => undefined);
+  const channel = new SipCallChannel({
+    call: await incoming,
+    media,
+    tenantId: 'demo',
+    ...options.channel,
+  });
+  return { channel, call, peer };
+}
+
+async function ended(channel: SipCallChannel): Promise<void> {
+  await until(() => channel.state === 'ended', 5000, 'the channel to end');
+}
+
+describe('SipCallChannel conformance (UDP loopback, InProcessMediaController)', () => {
+  callChannelSuite({
+    test: it,
+    factory: async () => {
+      const { channel, call, peer } = await dial();
+      return {
+        channel,
+        // SIP INFO: the 200 comes after the channel took the digit.
+        press: async (digit) => {
+          await call.dtmf({ digit });
+        },
+        advance: (ms) => sleep(ms),
+        callerHangup: async () => {
+          if (call.state === 'confirmed') await call.bye();
+          else call.cancel();
+          await ended(channel);
+        },
+        close: async () => {
+          peer.close();
+          await until(() => call.state === 'terminated', 5000, 'the caller to hang up');
+        },
+      };
+    },
+  });
+});
+
+describe('SipCallChannel', () => {
+  it('answers with the media plane SDP, and the caller receives the prompt as RTP', async () => {
+    const { channel, call, peer } = await dial();
+    expect(channel.state).toBe('ringing');
+    expect(channel.from.user).toBe('caller');
+    expect(channel.to.user).toBe('100');
+    await channel.answer();
+    expect(call.state).toBe('confirmed');
+    const answer = call.remoteBody?.toString();
+    expect(answer).toMatch(/m=audio \d+ RTP\/AVP 0/);
+    const played = await channel.play({ toneHz: 1000, durationMs: 300 });
+    expect(played).toMatchObject({ reason: 'finished' });
+    await peer.waitFor((r) => r.length >= 12);
+    await channel.hangup();
+    await until(() => call.state === 'terminated');
+    expect(call.end).toMatchObject({ cause: 'bye', by: 'remote' });
+    expect(media.legPort(channel.sessionId, 'a')).toBeUndefined();
+  });
+
+  it('a malformed or hostile SDP gets 488 and answer() rejects with SIP_CHANNEL_MEDIA_REFUSED', async () => {
+    const hostile = [
+      'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 99999 RTP/AVP 0\r\n',
+      'not sdp at all',
+      `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n${'m=audio 4000 RTP/AVP 0\r\n'.repeat(40)}`,
+      'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n',
+      'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n',
+    ];
+    for (const body of hostile) {
+      const sessions = media.sessionCount;
+      const { channel, call } = await dial({ body });
+      const error = await channel.answer().catch((e: unknown) => e);
+      expect(VoxmeshError.is(error, SipChannelErrorCode.SIP_CHANNEL_MEDIA_REFUSED)).toBe(true);
+      const failure = await call.answered().catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(SipResponseError);
+      expect((failure as SipResponseError).status).toBe(488);
+      expect(call.finalResponse?.headers.get('warning')).toMatch(/^305 /);
+      expect(channel.state).toBe('ended');
+      expect(media.sessionCount).toBe(sessions);
+    }
+  });
+
+  it('a body that is not SDP gets 415 with Accept', async () => {
+    const { channel, call } = await dial({ body: '<xml/>', contentType: 'application/xml' });
+    await expect(channel.answer()).rejects.toMatchObject({ code: 'SIP_CHANNEL_MEDIA_REFUSED' });
+    await expect(call.answered()).rejects.toMatchObject({ status: 415 });
+    expect(call.finalResponse?.headers.get('accept')).toBe('application/sdp');
+  });
+
+  it('a late offer (INVITE without SDP) is answered in the ACK and works', async () => {
+    const { channel, call, peer } = await dial({ body: null });
+    ackBody = testOffer({ port: peer.port, formats: [[8, 'PCMA']] });
+    await channel.answer();
+    expect(call.remoteBody?.toString()).toMatch(/m=audio \d+ RTP\/AVP 0 8/);
+    const played = await channel.play({ silenceMs: 200 });
+    expect(played.reason).toBe('finished');
+    await peer.waitFor((r) => r.length >= 5);
+    expect((peer.received[0]?.data[1] ?? 0) & 0x7f).toBe(8);
+    await channel.hangup();
+  });
+
+  it('a late offer whose ACK brings no SDP ends with BYE and SIP_CHANNEL_NO_SDP_ANSWER', async () => {
+    const { channel, call } = await dial({ body: null });
+    ackBody = undefined;
+    await expect(channel.answer()).rejects.toMatchObject({ code: 'SIP_CHANNEL_NO_SDP_ANSWER' });
+    expect(channel.state).toBe('ended');
+    await until(() => call.state === 'terminated');
+    expect(call.end).toMatchObject({ cause: 'bye', by: 'remote' });
+  });
+
+  it('hanging up during play and record resolves them with hangup, not an error', async () => {
+    const sink = new MemorySink();
+    const { channel, call, peer } = await dial({ channel: { recordingSink: () => sink } });
+    await channel.answer();
+    const playing = channel.play({ silenceMs: 30_000 });
+    await peer.waitFor((r) => r.length >= 3);
+    await channel.hangup({ reason: 'test' });
+    await expect(playing).resolves.toMatchObject({ reason: 'hangup' });
+    await until(() => call.state === 'terminated');
+    expect(call.end?.reason).toMatch(/Q\.850;cause=16;text="test"/);
+
+    const second = await dial({ channel: { recordingSink: () => sink } });
+    await second.channel.answer();
+    const recording = second.channel.record({ key: 'vm/1', beep: false });
+    await sleep(300);
+    await second.call.bye();
+    await expect(recording).resolves.toMatchObject({ key: 'vm/1', reason: 'hangup' });
+    expect(readWav(sink.bytes).sampleRate).toBe(8000);
+    await expect(second.channel.play({ silenceMs: 10 })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_STATE,
+    });
+  });
+
+  it('record() without a recordingSink and prompts it cannot resolve are NOT_SUPPORTED', async () => {
+    const { channel } = await dial();
+    await channel.answer();
+    await expect(channel.record({ key: 'k' })).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
+    await expect(channel.play({ prompt: 'welcome' })).rejects.toMatchObject({
+      code: 'NOT_SUPPORTED',
+    });
+    await expect(channel.play({ url: 'https://example.com/a.wav' })).rejects.toMatchObject({
+      code: 'NOT_SUPPORTED',
+    });
+    await expect(channel.play({ url: '/nonexistent/prompt.wav' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await channel.hangup();
+  });
+
+  it('takes DTMF by SIP INFO and refuses INFO bodies it cannot read', async () => {
+    const { channel, call } = await dial();
+    await channel.answer();
+    const collecting = channel.collectDigits({ maxDigits: 2 });
+    await call.dtmf({ digit: '4' });
+    await call.info({ contentType: 'application/dtmf', body: '*' });
+    await expect(collecting).resolves.toMatchObject({ digits: '4*', reason: 'max-digits' });
+    await expect(
+      call.info({ contentType: 'application/dtmf-relay', body: 'Signal=Z\r\n' }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(call.info({ contentType: 'text/plain', body: 'hello' })).rejects.toMatchObject({
+      status: 415,
+    });
+    expect(infoDigit('application/dtmf-relay', 'Signal= 11\r\nDuration= 100')).toBe('#');
+    await channel.hangup();
+  });
+
+  it('transfer() of an unanswered call redirects it with 302', async () => {
+    const { channel, call } = await dial();
+    await channel.transfer({ extension: '1001' });
+    expect(channel.state).toBe('ended');
+    await expect(call.answered()).rejects.toMatchObject({ status: 302 });
+    expect(call.finalResponse?.headers.get('contact')).toBe('<sip:1001@127.0.0.1>');
+  });
+
+  it('transfer() of an answered call sends REFER, then BYE once the caller accepted it', async () => {
+    const { channel, call } = await dial();
+    let referTo: string | undefined;
+    call.delegate = {
+      onRefer: ({ request }) => {
+        referTo = request.headers.get('refer-to');
+        return { status: 202 };
+      },
+    };
+    const ends: string[] = [];
+    channel.on('ended', (by, reason) => ends.push(`${by}:${reason}`));
+    await channel.answer();
+    await channel.transfer({ uri: 'sip:sales@example.com' });
+    expect(referTo).toBe('<sip:sales@example.com>');
+    expect(ends).toEqual(['local:transferred']);
+    await until(() => call.state === 'terminated');
+  });
+
+  it('transfer() falls back to the bridge callback when the caller refuses REFER', async () => {
+    const targets: unknown[] = [];
+    const bridge = (_c: SipCallChannel, target: unknown): Promise<BridgeResult> => {
+      targets.push(target);
+      return Promise.resolve({ outcome: 'completed', talkMs: 10 });
+    };
+    const { channel, call } = await dial({ channel: { bridge } });
+    await channel.answer();
+    await channel.transfer({ number: '+4930123' });
+    expect(targets).toEqual([{ number: '+4930123' }]);
+    expect(channel.state).toBe('ended');
+    await until(() => call.state === 'terminated');
+
+    const refused = await dial();
+    await refused.channel.answer();
+    await expect(refused.channel.transfer({ extension: '7' })).rejects.toMatchObject({
+      code: 'SIP_CHANNEL_TRANSFER_FAILED',
+    });
+    await refused.channel.hangup();
+  });
+
+  it('bridge() lets the callback connect the caller to a third party with media relayed', async () => {
+    const third = await agent('sip:third@127.0.0.1');
+    const thirdPeer = await RtpPeer.open();
+    cleanup.push(() => thirdPeer.close());
+    third.ua.on('invite', (call) => {
+      void call.accept({ body: testOffer({ port: thirdPeer.port, formats: [[8, 'PCMA']] }) });
+    });
+    const bridge = async (channel: SipCallChannel): Promise<BridgeResult> => {
+      const offer = await channel.bridgeOffer('b1');
+      const out = server.invite({ uri: `sip:third@127.0.0.1:${third.port}`, body: offer });
+      const ok = await out.answered();
+      await channel.bridgeAnswer('b1', ok.body.toString());
+      const started = Date.now();
+      await new Promise<void>((resolve) => {
+        out.once('terminated', () => resolve());
+        channel.once('ended', () => {
+          void out.bye().then(resolve);
+        });
+      });
+      await channel.unbridge('b1').catch(() => undefined);
+      return { outcome: 'completed', talkMs: Date.now() - started };
+    };
+    const { channel, call, peer } = await dial({ channel: { bridge } });
+    await channel.answer();
+    const answer = /m=audio (\d+)/.exec(call.remoteBody?.toString() ?? '')?.[1];
+    const bridging = channel.bridge({ uri: 'sip:third@127.0.0.1' });
+    // The caller's RTP reaches the third party (transcoded PCMU → PCMA).
+    const payload = new Uint8Array(160).fill(0x55);
+    await until(() => media.legPort(channel.sessionId, 'b1') !== undefined, 5000, 'the B leg');
+    let delivered = false;
+    for (let i = 0; i < 100 && !delivered; i++) {
+      peer.sendAudio(payload, Number(answer));
+      await sleep(20);
+      delivered = thirdPeer.received.some((p) => ((p.data[1] ?? 0) & 0x7f) === 8);
+    }
+    expect(delivered).toBe(true);
+    await call.bye();
+    await expect(bridging).resolves.toMatchObject({ outcome: 'hangup' });
+  });
+});
