@@ -3,6 +3,7 @@
 // the first source it hears, every datagram sent on unchanged. Same IPC
 // protocol as relay-worker.ts, so the harness measures both the same way.
 import { createSocket, type Socket } from 'node:dgram';
+import { loopStats } from './loop-stats.js';
 
 interface SetupMessage {
   type: 'setup';
@@ -40,8 +41,10 @@ function pipe(from: Socket, to: Socket): void {
 }
 
 let mark = process.cpuUsage();
+const stats = loopStats();
 process.on('message', (raw: unknown) => {
-  const message = raw as SetupMessage | { type: 'teardown' } | { type: 'mark' } | { type: 'exit' };
+  const message = raw as
+    SetupMessage | { type: 'teardown' } | { type: 'mark' } | { type: 'sample' } | { type: 'exit' };
   void (async () => {
     if (message.type === 'setup') {
       const ports: [number, number][] = [];
@@ -56,15 +59,24 @@ process.on('message', (raw: unknown) => {
       process.send?.({ type: 'ready', ports });
     } else if (message.type === 'mark') {
       mark = process.cpuUsage();
-    } else if (message.type === 'teardown') {
+      stats.start();
+    } else if (message.type === 'sample') {
       const cpu = process.cpuUsage(mark);
+      process.send?.({
+        type: 'sample',
+        cpuUs: cpu.user + cpu.system,
+        rssMb: Math.round(process.memoryUsage.rss() / 1e6),
+        ...stats.stop(),
+      });
+    } else if (message.type === 'teardown') {
       for (const socket of sockets) socket.close();
       sockets = [];
       nextPort = 40000;
-      process.send?.({ type: 'done', cpuUserUs: cpu.user, cpuSystemUs: cpu.system });
+      process.send?.({ type: 'done' });
     } else {
       process.exit(0);
     }
   })();
 });
+process.on('disconnect', () => process.exit(1));
 process.send?.({ type: 'started' });

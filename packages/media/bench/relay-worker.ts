@@ -1,6 +1,7 @@
 // The system under test of bench:media-relay: an InProcessMediaController in
 // its own process (pinned to one core by the parent), driven over IPC.
 import { InProcessMediaController, PortAllocator } from '../src/index.js';
+import { loopStats } from './loop-stats.js';
 
 interface SetupMessage {
   type: 'setup';
@@ -9,9 +10,21 @@ interface SetupMessage {
   peerB: number;
 }
 
+// STATS_INTERVAL_MS (from the parent's environment): the controller's RTCP
+// and statistics period; the default is the controller's own.
+const statsIntervalMs = process.env.STATS_INTERVAL_MS
+  ? Number(process.env.STATS_INTERVAL_MS)
+  : undefined;
 const controller = new InProcessMediaController({
-  ports: new PortAllocator({ address: '127.0.0.1', minPort: 40000, maxPort: 59999 }),
-  statsIntervalMs: 60_000,
+  ports: new PortAllocator({
+    address: '127.0.0.1',
+    minPort: 40000,
+    maxPort: 59999,
+    socketBufferBytes: process.env.RELAY_SOCKET_BUFFER
+      ? Number(process.env.RELAY_SOCKET_BUFFER)
+      : undefined,
+  }),
+  statsIntervalMs,
   mediaTimeoutMs: 600_000,
 });
 await controller.start();
@@ -35,8 +48,11 @@ const portOf = (text: string): number => Number(/m=audio (\d+)/.exec(text)?.[1])
 
 let next = 0;
 let mark = process.cpuUsage();
+const stats = loopStats();
+
 process.on('message', (raw: unknown) => {
-  const message = raw as SetupMessage | { type: 'teardown' } | { type: 'mark' } | { type: 'exit' };
+  const message = raw as
+    SetupMessage | { type: 'teardown' } | { type: 'mark' } | { type: 'sample' } | { type: 'exit' };
   void (async () => {
     if (message.type === 'setup') {
       const ports: [number, number][] = [];
@@ -60,15 +76,25 @@ process.on('message', (raw: unknown) => {
       process.send?.({ type: 'ready', ports });
     } else if (message.type === 'mark') {
       mark = process.cpuUsage();
-    } else if (message.type === 'teardown') {
+      stats.start();
+    } else if (message.type === 'sample') {
       const cpu = process.cpuUsage(mark);
+      process.send?.({
+        type: 'sample',
+        cpuUs: cpu.user + cpu.system,
+        rssMb: Math.round(process.memoryUsage.rss() / 1e6),
+        ...stats.stop(),
+      });
+    } else if (message.type === 'teardown') {
       for (let i = 0; i < next; i++) await controller.teardown({ sessionId: `c${i}` });
       next = 0;
-      process.send?.({ type: 'done', cpuUserUs: cpu.user, cpuSystemUs: cpu.system });
+      process.send?.({ type: 'done' });
     } else {
       await controller.stop();
       process.exit(0);
     }
   })();
 });
+// Exit with the harness (never linger as a real-time process).
+process.on('disconnect', () => process.exit(1));
 process.send?.({ type: 'started' });
