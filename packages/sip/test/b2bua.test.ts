@@ -734,6 +734,55 @@ describe('B2bua in-dialog requests', () => {
   });
 });
 
+describe('B2bua delayed offer', () => {
+  it('an INVITE without SDP: the B leg offers in its 2xx, the caller answers in the ACK', async () => {
+    const media = new RecordingMedia();
+    const t = setup({ media });
+    const alice = t.agent('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2', true);
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    const call = alice.invite({ uri: 'sip:x@10.0.0.100', deferAck: true });
+    const ok = await call.answered();
+    // The caller gets the B leg's offer through the media plane.
+    expect(ok.body.toString()).toContain('c=IN IP4 192.0.2.1');
+    expect(ok.body.toString()).toContain('m=audio 40000');
+    expect(bob.received('INVITE')[0]!.body.length).toBe(0);
+    call.ack({ body: SDP_B });
+    await until(() => bob.currentCall?.remoteBody !== undefined);
+    expect(bob.currentCall!.remoteBody!.toString()).toContain('c=IN IP4 192.0.2.2');
+    expect(bob.currentCall!.remoteBody!.toString()).toContain('m=audio 6000');
+    expect(media.ops).toEqual(['offer b1>a', 'answer a>b1']);
+    await call.bye();
+    await bob.waitForState('hungup');
+  });
+
+  it('refuses to bridge a call twice at once', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2');
+    let second: unknown;
+    t.ua.use({
+      method: 'INVITE',
+      handler: ({ call }) => {
+        t.bridges.push(t.b2bua.bridge({ call: call!, targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+        try {
+          t.b2bua.bridge({ call: call!, targets: [{ uri: 'sip:bob@10.0.0.2' }] });
+        } catch (error) {
+          second = error;
+        }
+      },
+    });
+    await t.start(alice, bob);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    await bob.waitForState('ringing');
+    expect(second).toBeInstanceOf(TypeError);
+    await bob.answer();
+    await calling;
+    await alice.hangup();
+  });
+});
+
 describe('B2bua lifecycle', () => {
   it('drain(): new calls get 503 with Retry-After, the bridged call finishes, then it stops', async () => {
     const t = setup({ retryAfterS: 7 });

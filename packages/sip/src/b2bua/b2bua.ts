@@ -27,6 +27,7 @@ import {
   type WorkToken,
 } from '@voxmesh/core';
 
+import type { Call } from '../ua/call.js';
 import type { UserAgent } from '../ua/user-agent.js';
 import { SipB2buaErrorCode } from './errors.js';
 import { Bridge, type BridgeHost, type BridgeOptions, checkTarget } from './bridge.js';
@@ -84,6 +85,7 @@ export class B2bua extends Service<B2buaEvents> {
   readonly #logger: Logger;
   readonly #retryAfterS: number;
   readonly #bridges = new Set<Bridge>();
+  readonly #byCall = new WeakMap<Call, Bridge>();
   readonly #outcomes: Counter<'outcome'>;
   readonly #active: Gauge;
   readonly #host: BridgeHost;
@@ -155,12 +157,17 @@ export class B2bua extends Service<B2buaEvents> {
     if (call.state !== 'ringing' && call.state !== 'early' && call.state !== 'terminated') {
       throw new TypeError(`The call is already ${call.state}`);
     }
+    const running = this.#byCall.get(call);
+    if (running !== undefined && running.state !== 'ended') {
+      throw new TypeError('The call is already being bridged; hang that bridge up first');
+    }
     // Never started: a programming error (beginWork throws NOT_ACCEPTING_WORK).
     // Draining or stopped: the bridge answers 503 by itself.
     const neverStarted = this.state === 'idle' || this.state === 'starting';
     const token: WorkToken | undefined =
       this.acceptingWork || neverStarted ? this.beginWork() : undefined;
     const bridge = new Bridge(this.#host, options, token);
+    this.#byCall.set(call, bridge);
     if (token !== undefined) {
       this.#bridges.add(bridge);
       this.#active.set(this.#bridges.size);

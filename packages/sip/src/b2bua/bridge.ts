@@ -557,6 +557,8 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         headers,
         body,
         maxForwards: Math.max(0, (aLeg.invite.maxForwards ?? 70) - 1),
+        // No offer from the caller: the B leg's 2xx carries one, and its ACK the caller's answer.
+        deferAck: body === undefined || body.length === 0,
       });
     } catch (error) {
       this.#host.logger.info({ err: error, target: labelOf(target) }, 'B leg not started');
@@ -658,9 +660,30 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     let answer: string | undefined = ok.body.length > 0 ? ok.body.toString('utf8') : undefined;
     const offered = aLeg.remoteBody !== undefined && aLeg.remoteBody.length > 0;
     let bad: string | undefined;
+    const media = this.#host.media;
     if (offered && answer === undefined) bad = 'The 2xx carried no SDP answer';
-    else if (answer !== undefined) {
-      const media = this.#host.media;
+    else if (!offered && answer !== undefined) {
+      // Delayed offer (RFC 3264 §5): the B leg offers in its 2xx; the offer goes to the caller.
+      if (media !== undefined) {
+        try {
+          this.#mediaUsed = true;
+          fork.mediaOffered = true;
+          answer = (
+            await media.offer({
+              sessionId: this.sessionId,
+              tenantId: this.#options.tenantId,
+              from: fork.legId,
+              to: this.#caller.legId,
+              sdp: answer,
+            })
+          ).sdp;
+        } catch (error) {
+          bad = `The media controller refused the offer: ${(error as Error).message}`;
+        }
+      } else if (!isPlausibleSdp(answer)) {
+        bad = 'The 2xx carried a body that is not SDP';
+      }
+    } else if (answer !== undefined) {
       if (media !== undefined && fork.mediaOffered) {
         try {
           answer = (
@@ -709,6 +732,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         contentType: answer === undefined ? undefined : 'application/sdp',
       });
       acked.catch(() => undefined);
+      if (!offered) void this.#forwardAck(aLeg, call, fork, acked);
     } catch (error) {
       this.#host.logger.info({ err: error }, 'the caller could not be answered');
       void call.bye().catch(() => undefined);
@@ -725,6 +749,36 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     this.#resolve({ answered: true, target: fork.target, bLeg: call });
     this.emit('answered', call, fork.target);
     onAnswer(fork, call);
+  }
+
+  /** Delayed offer: the caller's answer arrives in its ACK and goes into the B leg's ACK. */
+  async #forwardAck(aLeg: Call, bLeg: Call, fork: Fork, acked: Promise<void>): Promise<void> {
+    try {
+      await acked;
+    } catch {
+      // No ACK from the caller: the caller's call ends (and with it the bridge); acknowledge B.
+      bLeg.ack();
+      return;
+    }
+    let sdp = aLeg.remoteBody?.toString('utf8');
+    const media = this.#host.media;
+    if (sdp !== undefined && media !== undefined && fork.mediaOffered) {
+      try {
+        sdp = (
+          await media.answer({
+            sessionId: this.sessionId,
+            tenantId: this.#options.tenantId,
+            from: this.#caller.legId,
+            to: fork.legId,
+            sdp,
+          })
+        ).sdp;
+      } catch (error) {
+        this.#host.logger.info({ err: error }, 'media refused the answer in the ACK');
+        sdp = undefined;
+      }
+    }
+    bLeg.ack({ body: sdp });
   }
 
   async #fail(attempt: Extract<Attempt, { kind: 'failed' }>): Promise<void> {

@@ -268,6 +268,12 @@ export class Call extends TypedEventEmitter<CallEvents> {
   end: CallEnd | undefined;
   /** How this call's requests are routed and authenticated (set by `UserAgent.invite`). */
   route: CallRoute = {};
+  /**
+   * Outgoing calls: the ACK for the 2xx is sent by {@link Call.ack} instead of
+   * at once, so that it can carry the answer to an offer in the 2xx (an
+   * INVITE without SDP, RFC 3264 §5). Set by `UserAgent.invite({ deferAck })`.
+   */
+  deferAck = false;
 
   readonly #host: CallHost;
   #state: CallState;
@@ -277,6 +283,8 @@ export class Call extends TypedEventEmitter<CallEvents> {
   #ackWait: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   #ackFor: number | undefined;
   #ack: SipRequest | undefined;
+  #ackDeferred = false;
+  #ackCseq: number | undefined;
   #answered: Promise<SipResponse> | undefined;
   #cancelRequested: string | false | undefined = undefined;
   #provisionalSeen = false;
@@ -478,7 +486,9 @@ export class Call extends TypedEventEmitter<CallEvents> {
       if (this.dialog !== undefined && this.dialog.state === 'confirmed') {
         if (toTag === this.dialog.remoteTag) {
           // RFC 3261 §13.2.2.4: a retransmitted 2xx is answered with the same ACK.
-          if (this.#ack !== undefined) this.#host.sendAck(this.#ack, this.#route());
+          if (this.#ack !== undefined && !this.#ackDeferred) {
+            this.#host.sendAck(this.#ack, this.#route());
+          }
         } else {
           this.#ackAndByeFork(request, response);
         }
@@ -502,7 +512,9 @@ export class Call extends TypedEventEmitter<CallEvents> {
       if (response.body.length > 0) this.remoteBody = response.body;
       // RFC 3261 §13.2.2.4: the UAC core sends the ACK for a 2xx itself.
       this.#ack = this.dialog.createRequest('ACK', { cseq: request.cseq?.seq });
-      this.#host.sendAck(this.#ack, this.#route());
+      this.#ackCseq = request.cseq?.seq;
+      if (this.deferAck) this.#ackDeferred = true;
+      else this.#host.sendAck(this.#ack, this.#route());
       this.#startSessionTimer(response, 'uac');
       this.#setState('confirmed');
       this.emit('confirmed');
@@ -547,6 +559,27 @@ export class Call extends TypedEventEmitter<CallEvents> {
       .catch((error: unknown) => {
         this.#host.logger.debug({ err: error }, 'PRACK failed');
       });
+  }
+
+  /**
+   * Sends the ACK of a call made with `deferAck`, with the answer to the
+   * 2xx's offer (RFC 3264 §5, RFC 3261 §13.2.2.4). Does nothing when the ACK
+   * was sent already.
+   */
+  ack(
+    options: { body?: Buffer | string | undefined; contentType?: string | undefined } = {},
+  ): void {
+    if (!this.#ackDeferred || this.dialog === undefined) return;
+    this.#ackDeferred = false;
+    const contentType =
+      options.body === undefined ? undefined : (options.contentType ?? 'application/sdp');
+    this.#ack = this.dialog.createRequest('ACK', {
+      cseq: this.#ackCseq,
+      body: options.body,
+      contentType,
+    });
+    if (options.body !== undefined) this.localBody = Buffer.from(options.body);
+    this.#host.sendAck(this.#ack, this.#route());
   }
 
   /**
@@ -843,6 +876,8 @@ export class Call extends TypedEventEmitter<CallEvents> {
       return;
     }
     if (dialog === undefined) return;
+    // A deferred ACK goes out first: the 2xx must be acknowledged (RFC 3261 §13.2.2.4).
+    this.ack();
     const headers: (readonly [string, string])[] = [];
     if (options.reason !== undefined) headers.push(['Reason', formatReason(options.reason)]);
     const bye = dialog.createRequest('BYE', { headers });

@@ -167,6 +167,12 @@ export interface UaInviteOptions {
   credentials?: { username: string; password: string } | undefined;
   /** Max-Forwards (a B2BUA passes on the caller's value less one). @defaultValue `70` */
   maxForwards?: number | undefined;
+  /**
+   * Leave the ACK of the 2xx to {@link Call.ack}, so that it can carry the
+   * answer to the 2xx's offer (an INVITE without a body).
+   * @defaultValue `false`: the ACK goes out at once
+   */
+  deferAck?: boolean | undefined;
   /** The offer. */
   body?: Buffer | string | undefined;
   /** @defaultValue `'application/sdp'` when `body` is given */
@@ -419,6 +425,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
     request.headers.append('Contact', this.contactFor(request, false, route).toString());
     const call = new Call({ host: this, direction: 'outgoing', invite: request });
     call.route = route;
+    call.deferAck = options.deferAck ?? false;
     this.#calls.add(call);
     call.once('terminated', () => token.release());
     const onAbort = (): void => {
