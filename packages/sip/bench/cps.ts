@@ -225,6 +225,7 @@ async function memoryRun(count: number) {
       heapPerThousandDialogsMb: perThousand(during.heapUsedBytes - before.heapUsedBytes),
       rssBeforeMb: Math.round(before.rssBytes / 1048576),
       rssDuringMb: Math.round(during.rssBytes / 1048576),
+      heapBeforeMb: Math.round(before.heapUsedBytes / 104857.6) / 10,
       heapAfterMb: Math.round(after.heapUsedBytes / 104857.6) / 10,
       callsLeftAfter: after.calls,
       holdRunExitCode: outcome.code,
