@@ -423,6 +423,73 @@ describe('B2bua.bridge', () => {
     await carol.waitForState('talking');
   });
 
+  it('early media through the media controller: the 183 SDP is answered by the media plane', async () => {
+    const media = new RecordingMedia();
+    const t = setup({ media });
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.agent('bob', '10.0.0.2');
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    const incoming = nextCall(bob);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    const bobCall = await incoming;
+    await bobCall.progress({ status: 183, body: SDP_B });
+    await until(() => alice.received(183).length === 1);
+    expect(alice.received(183)[0]!.body.toString()).toContain('c=IN IP4 192.0.2.2');
+    await bobCall.accept({ body: SDP_B });
+    await calling;
+    expect(media.ops).toEqual(['offer a>b1', 'answer b1>a', 'answer b1>a']);
+    await alice.hangup();
+  });
+
+  it('in parallel, a second 2xx is ACKed and ended with BYE', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.agent('bob', '10.0.0.2');
+    const carol = t.agent('carol', '10.0.0.3');
+    t.route(() => ({
+      targets: [{ uri: 'sip:bob@10.0.0.2' }, { uri: 'sip:carol@10.0.0.3' }],
+      strategy: 'parallel',
+    }));
+    await t.start(alice, bob, carol);
+    const toBob = nextCall(bob);
+    const toCarol = nextCall(carol);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    const [bobCall, carolCall] = await Promise.all([toBob, toCarol]);
+    // Both answer in the same turn: one wins, the other is hung up.
+    const answered = Promise.allSettled([
+      bobCall.accept({ body: SDP_B }),
+      carolCall.accept({ body: SDP_B }),
+    ]);
+    await calling;
+    await answered;
+    await until(() => [bobCall, carolCall].filter((c) => c.state === 'terminated').length === 1);
+    const loser = bobCall.state === 'terminated' ? bobCall : carolCall;
+    const winner = loser === bobCall ? carolCall : bobCall;
+    expect(loser.end).toMatchObject({ cause: 'bye', by: 'remote' });
+    expect(winner.state).toBe('confirmed');
+    expect(t.bridges[0]!.bLeg?.callId).toBe(winner.callId);
+    await alice.hangup();
+    await until(() => winner.state === 'terminated');
+  });
+
+  it('a B-leg answer the media controller refuses ends that leg (488) and fails the caller', async () => {
+    const media = new RecordingMedia();
+    const t = setup({ media });
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.agent('bob', '10.0.0.2');
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    const incoming = nextCall(bob);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    const bobCall = await incoming;
+    await bobCall.accept({ body: 'v=0\r\nnot really\r\n' });
+    await expect(calling).rejects.toMatchObject({ status: 488 });
+    await until(() => bobCall.state === 'terminated');
+    expect(bobCall.end?.reason).toMatch(/cause=488/);
+    await until(() => media.ops.includes('teardown leg b1'));
+  });
+
   it('refuses a target whose URI does not parse, or no targets, with a clear error', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

@@ -34,6 +34,8 @@ interface CarrierOptions {
   registerStatus?: () => number;
   /** Granted expiry. */
   expiresS?: number;
+  /** Shorter requests get 423 with this Min-Expires. */
+  minExpiresS?: number;
   /** Challenge INVITEs with 407 (proxy) instead of 401. */
   proxyAuth?: boolean;
   /** What an authenticated INVITE gets. @defaultValue 200 with SDP */
@@ -87,12 +89,17 @@ function world() {
           });
           return;
         }
+        const asked = Number(ctx.request.headers.get('expires'));
+        if (options.minExpiresS !== undefined && asked > 0 && asked < options.minExpiresS) {
+          ctx.respond({ status: 423, headers: [['Min-Expires', String(options.minExpiresS)]] });
+          return;
+        }
         const status = options.registerStatus?.() ?? 200;
         if (status !== 200) {
           ctx.respond({ status });
           return;
         }
-        const expires = ctx.request.headers.get('expires') === '0' ? 0 : (options.expiresS ?? 120);
+        const expires = asked === 0 ? 0 : (options.expiresS ?? asked);
         ctx.respond({
           status: 200,
           headers: [['Contact', `${ctx.request.headers.get('Contact')!};expires=${expires}`]],
@@ -156,7 +163,7 @@ describe('Trunk registration', () => {
     const w = world();
     const carrier = w.carrier({ host: '10.0.0.50', expiresS: 120 });
     await Promise.all([w.ua.start(), carrier.ua.start()]);
-    const trunk = w.trunk('carrier-a', '10.0.0.50');
+    const trunk = w.trunk('carrier-a', '10.0.0.50', { expiresS: 300 });
     const granted: number[] = [];
     trunk.on('registered', (s) => granted.push(s));
     await trunk.start();
@@ -222,6 +229,30 @@ describe('Trunk registration', () => {
     w.clock.advance(1500);
     await until(() => registered);
     expect(trunk.registered).toBe(true);
+  });
+
+  it('retries at once with the Min-Expires of a 423', async () => {
+    const w = world();
+    const carrier = w.carrier({ host: '10.0.0.50', minExpiresS: 900 });
+    await Promise.all([w.ua.start(), carrier.ua.start()]);
+    const trunk = w.trunk('carrier-a', '10.0.0.50', { expiresS: 60 });
+    const granted: number[] = [];
+    trunk.on('registered', (s) => granted.push(s));
+    const failures: number[] = [];
+    trunk.on('failed', (_e, retryIn) => failures.push(retryIn));
+    await trunk.start();
+    w.clock.advance(0);
+    // 401, then 423 for the authenticated REGISTER.
+    await until(() => carrier.registers.length === 2);
+    // The retry is scheduled without delay: due timers fire on every turn.
+    await until(() => {
+      w.clock.advance(0);
+      return granted.length === 1;
+    });
+    expect(carrier.registers).toHaveLength(4);
+    expect(granted).toEqual([900]);
+    expect(failures).toEqual([]);
+    expect(carrier.registers.at(-1)!.headers.get('expires')).toBe('900');
   });
 
   it('does not register when register is false, and rejects bad numbers', async () => {

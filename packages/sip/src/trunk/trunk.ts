@@ -127,6 +127,7 @@ export class Trunk extends Service<TrunkEvents> {
   readonly #logger: Logger;
   readonly #callId = generateCallId();
   #cseq = 0;
+  #askExpiresS: number;
   #timer: Timer | undefined;
   #retryMs: number;
   #registeredUntil: number | undefined;
@@ -155,6 +156,7 @@ export class Trunk extends Service<TrunkEvents> {
     };
     this.#register = options.register ?? true;
     this.#expiresS = options.expiresS ?? 3600;
+    this.#askExpiresS = this.#expiresS;
     this.#retryInitialMs = options.retryInitialMs ?? 2000;
     this.#retryMaxMs = options.retryMaxMs ?? 300_000;
     this.#retryMs = this.#retryInitialMs;
@@ -229,7 +231,7 @@ export class Trunk extends Service<TrunkEvents> {
     const controller = new AbortController();
     this.#inflight = controller;
     try {
-      const response = await this.#send(this.#expiresS, controller.signal);
+      const response = await this.#send(this.#askExpiresS, controller.signal);
       if (this.state !== 'running') return;
       const granted = this.#grantedExpires(response);
       this.#registeredUntil = this.clock.now() + granted * 1000;
@@ -240,6 +242,18 @@ export class Trunk extends Service<TrunkEvents> {
       this.emit('registered', granted);
     } catch (error) {
       if (this.state !== 'running') return;
+      const minExpires = Number.parseInt(
+        (error instanceof SipResponseError && error.status === 423
+          ? error.response?.headers.get('min-expires')
+          : undefined) ?? '',
+        10,
+      );
+      if (minExpires > this.#askExpiresS) {
+        // RFC 3261 §10.2.8: 423 Interval Too Brief: retry at once with the Min-Expires asked for.
+        this.#askExpiresS = minExpires;
+        this.#schedule(0);
+        return;
+      }
       const retryIn = this.#retryMs;
       this.#retryMs = Math.min(this.#retryMs * 2, this.#retryMaxMs);
       const status = error instanceof SipResponseError ? error.status : undefined;

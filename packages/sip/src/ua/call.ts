@@ -415,6 +415,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
         throw new SipResponseError(`INVITE answered ${response.status} ${response.reason}`, {
           status: response.status,
           reason: response.reason,
+          response,
         });
       }
       return response;
@@ -949,6 +950,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
         throw new SipResponseError(`re-INVITE answered ${response.status}`, {
           status: response.status,
           reason: response.reason,
+          response,
         });
       }
       dialog.refreshTarget(response);
@@ -1067,6 +1069,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
       throw new SipResponseError(`${method} answered ${response.status}`, {
         status: response.status,
         reason: response.reason,
+        response,
       });
     }
     return response;

@@ -5,6 +5,7 @@
  */
 
 import { VoxmeshError, type VoxmeshErrorOptions } from '@voxmesh/core';
+import type { SipResponse } from '../message.js';
 
 /**
  * Error codes of the transaction, dialog and user-agent layers of
@@ -32,6 +33,8 @@ export interface SipResponseErrorOptions extends VoxmeshErrorOptions {
   status: number;
   /** Its reason phrase. @defaultValue `''` */
   reason?: string | undefined;
+  /** The response itself (e.g. for its Min-Expires or Retry-After). @defaultValue none */
+  response?: SipResponse | undefined;
 }
 
 /** A request was answered with a final non-2xx response. */
@@ -42,6 +45,8 @@ export class SipResponseError extends VoxmeshError {
   readonly status: number;
   /** The reason phrase. */
   readonly reason: string;
+  /** The response, when the error was made from one. */
+  readonly response: SipResponse | undefined;
 
   constructor(message: string, options: SipResponseErrorOptions) {
     super(SipUaErrorCode.SIP_REQUEST_FAILED, message, {
@@ -53,6 +58,7 @@ export class SipResponseError extends VoxmeshError {
     });
     this.status = options.status;
     this.reason = options.reason ?? '';
+    this.response = options.response;
   }
 
   static {

@@ -388,6 +388,7 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
       throw new SipResponseError(`REGISTER answered ${response.status} ${response.reason}`, {
         status: response.status,
         reason: response.reason,
+        response,
       });
     }
     return response;
