@@ -5,7 +5,7 @@
 // session description handler that offers and answers fixed SDP.
 import { fileURLToPath } from 'node:url';
 import {
-  Invitation,
+  type Invitation,
   Inviter,
   type Session,
   type SessionDescriptionHandler,
