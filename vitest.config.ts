@@ -32,7 +32,11 @@ export default defineConfig({
           // integration files run after the unit tests, one file at a time.
           sequence: { groupOrder: 1 },
           fileParallelism: false,
-          include: ['packages/*/test/**/*.integ.test.ts', 'examples/*/test/**/*.integ.test.ts'],
+          include: [
+            'tests/**/*.integ.test.ts',
+            'packages/*/test/**/*.integ.test.ts',
+            'examples/*/test/**/*.integ.test.ts',
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -728,8 +728,10 @@ export class InProcessMediaController
   }
 
   /**
-   * Records a terminated leg into `options.sink` (a WAV: header, then 20 ms
-   * frames on the shared media clock, silence where packets were missing).
+   * Records a terminated leg into `options.sink` (a WAV: header, then the
+   * audio on the sender's RTP timeline — gaps in the timestamps filled with
+   * silence, late packets dropped — so a busy event loop does not change the
+   * recording's length).
    */
   async record(
     request: MediaRecordRequest,

@@ -3,9 +3,10 @@
  * the peer — it plays prompts, records, and detects DTMF (RFC 4733, or
  * in-band when no telephone-event was negotiated). The
  * {@link InProcessMediaController} uses it for the terminated legs of core's
- * `TerminatingMediaController`; it is built on {@link RtpEndpoint},
- * {@link Player} and {@link Recorder}, all paced by one shared
- * {@link MediaClock}.
+ * `TerminatingMediaController`; it is built on {@link RtpEndpoint} (DTMF
+ * detection, G.711) and its {@link Player}, paced by one shared
+ * {@link MediaClock}. Recordings follow the sender's RTP timestamps (gaps
+ * filled with silence), so a busy event loop does not change their length.
  *
  * ```text
  *   attach(media) ──► endpoint (player, DTMF detection, audio for the recorder)
@@ -18,7 +19,7 @@
  */
 
 import { stat, readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import {
   ErrorCode,
   VoxmeshError,
@@ -29,12 +30,12 @@ import {
 } from '@voxmesh/core';
 import type { AudioCodecName } from './codecs.js';
 import { RtpEndpoint } from './endpoint.js';
-import { decodeAlaw, decodeUlaw } from './g711.js';
+import { encodeAlaw, encodeUlaw } from './g711.js';
 import type { MediaLeg } from './leg.js';
 import type { MediaClock } from './media-clock.js';
-import { FRAME_SAMPLES, loadPrompt } from './player.js';
-import { Recorder } from './recorder.js';
-import type { WavEncoding } from './wav.js';
+import { loadPrompt } from './player.js';
+import { rtpTimestamp } from './rtp.js';
+import { wavHeader, type WavEncoding } from './wav.js';
 
 /** What a terminated leg negotiated. */
 export interface TerminatedLegMedia {
@@ -211,6 +212,7 @@ export class TerminatedLeg {
   #media: TerminatedLegMedia | undefined;
   #play: ActivePlay | undefined;
   #recording: LegRecording | undefined;
+  #packetTimestamp = 0;
   #closed = false;
 
   constructor(options: TerminatedLegOptions) {
@@ -255,8 +257,14 @@ export class TerminatedLeg {
       this.#digit(event);
     });
     endpoint.on('audio', (samples) => {
-      this.#recording?.write(samples);
+      this.#recording?.write(samples, this.#packetTimestamp);
     });
+    // The recording follows the sender's timeline: note each packet's RTP timestamp.
+    const deliver = this.leg.onRtp;
+    this.leg.onRtp = (packet, offset) => {
+      this.#packetTimestamp = rtpTimestamp(packet);
+      deliver?.(packet, offset);
+    };
     this.#endpoint = endpoint;
   }
 
@@ -415,45 +423,57 @@ interface LegRecordingOptions {
   finishOnKey: string;
 }
 
+/** The largest timestamp gap filled with silence (a longer jump is a new stream, not loss). */
+const MAX_GAP_SAMPLES = 8000 * 10;
+
 /**
- * One recording: a {@link Recorder} (wall-clock pacing, jitter buffer)
- * writing into a gate that counts frames, detects silence and holds back
- * silent frames until voice follows, so a recording ended by silence leaves
- * its trailing silence out.
+ * One recording, written as the packets come, on the sender's timeline: a
+ * gap in the RTP timestamps (loss, or a phone that stops sending in
+ * silence) is filled with silence, a late or repeated packet is dropped, so
+ * a stall of the event loop neither stretches nor shortens the recording.
+ * Silent audio is held back until voice follows, so a recording ended by
+ * silence leaves its trailing silence out. The shared media clock watches
+ * the time: a peer that stops sending altogether counts as silence, and the
+ * recording ends at the latest a second after `maxDurationMs` of wall time.
  */
 class LegRecording {
   readonly #options: LegRecordingOptions;
-  readonly #recorder: Recorder;
-  readonly #gate: FrameGate;
+  readonly #maxSamples: number;
+  readonly #silenceSamples: number | undefined;
+  readonly #held: Int16Array[] = [];
+  #heldSamples = 0;
   #reason: MediaRecordResult['reason'] | undefined;
-  #stopping: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #started = false;
+  #nextTs: number | undefined;
+  #samples = 0;
+  #written = 0;
+  #bytes = 0;
+  #ticks = 0;
+  #lastPacketTick = 0;
+  #tick: Disposable | undefined;
 
   constructor(options: LegRecordingOptions) {
     this.#options = options;
-    this.#gate = new FrameGate({
-      sink: options.sink,
-      encoding: options.encoding,
-      maxFrames: Math.max(1, Math.round(options.maxDurationMs / 20)),
-      silenceFrames:
-        options.silenceTimeoutMs === undefined
-          ? undefined
-          : Math.max(1, Math.round(options.silenceTimeoutMs / 20)),
-      onLimit: (reason) => {
-        this.stop(reason);
-      },
-    });
-    this.#recorder = new Recorder({
-      mediaClock: options.mediaClock,
-      destination: this.#gate,
-      inputs: 1,
-      encoding: options.encoding,
-    });
+    this.#maxSamples = Math.max(1, Math.round((options.maxDurationMs * 8000) / 1000));
+    this.#silenceSamples =
+      options.silenceTimeoutMs === undefined
+        ? undefined
+        : Math.max(1, Math.round((options.silenceTimeoutMs * 8000) / 1000));
   }
 
-  write(samples: Int16Array): void {
-    if (this.#started && this.#reason === undefined) this.#recorder.write(0, samples);
+  /** Audio of one packet with its RTP timestamp. */
+  write(samples: Int16Array, timestamp: number): void {
+    if (!this.#started || this.#reason !== undefined) return;
+    this.#lastPacketTick = this.#ticks;
+    if (this.#nextTs !== undefined) {
+      const gap = (timestamp - this.#nextTs) | 0;
+      // A late or repeated packet: its time was already written.
+      if (gap < 0 && gap > -MAX_GAP_SAMPLES) return;
+      if (gap > 0 && gap <= MAX_GAP_SAMPLES) this.#push(new Int16Array(gap));
+    }
+    this.#nextTs = (timestamp + samples.length) >>> 0;
+    this.#push(samples);
   }
 
   digit(digit: string): void {
@@ -467,138 +487,108 @@ class LegRecording {
   }
 
   async run(): Promise<MediaRecordResult> {
-    if (this.#reason === undefined) {
-      this.#started = true;
-      await this.#recorder.start();
+    const sink = this.#options.sink;
+    let failure: unknown;
+    const onError = (error: unknown): void => {
+      failure ??= error;
+      this.stop('stopped');
+    };
+    sink.on('error', onError);
+    try {
       if (this.#reason === undefined) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
+        this.#out(wavHeader({ encoding: this.#options.encoding }));
+        this.#started = true;
+        const period = this.#options.mediaClock.periodMs;
+        this.#tick = this.#options.mediaClock.subscribe(() => {
+          this.#ticks++;
+          const quietMs = (this.#ticks - this.#lastPacketTick) * period;
+          if (this.#silenceSamples !== undefined && quietMs * 8 >= this.#silenceSamples)
+            this.stop('silence');
+          else if (this.#ticks * period >= this.#options.maxDurationMs + 1000)
+            this.stop('max-duration');
         });
+        if (this.#reason === undefined) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+        }
       }
+      this.#tick?.[Symbol.dispose]();
+      // Trailing silence is left out only when silence ended the recording.
+      if (this.#reason !== 'silence') this.#flushHeld();
+      await new Promise<void>((resolve) => {
+        sink.end(() => {
+          resolve();
+        });
+        if (sink.writableFinished || sink.destroyed) resolve();
+      });
+    } finally {
+      this.#tick?.[Symbol.dispose]();
+      sink.off('error', onError);
     }
-    const reason = this.#reason ?? 'stopped';
-    this.#gate.dropHeld = reason === 'silence';
-    this.#stopping ??= this.#started
-      ? this.#recorder.stop().then(() => undefined)
-      : this.#gate.finish();
-    await this.#stopping;
-    return { reason, durationMs: this.#gate.framesWritten * 20, bytes: this.#gate.bytes };
+    if (failure !== undefined)
+      throw failure instanceof Error
+        ? failure
+        : new Error('The recording sink failed', { cause: failure });
+    return {
+      reason: this.#reason ?? 'stopped',
+      durationMs: Math.round((this.#written * 1000) / 8000),
+      bytes: this.#bytes,
+    };
+  }
+
+  #push(input: Int16Array): void {
+    let samples = input;
+    const room = this.#maxSamples - this.#samples;
+    if (samples.length > room) samples = samples.subarray(0, room);
+    this.#samples += samples.length;
+    if (this.#silenceSamples === undefined) {
+      this.#emit(samples);
+    } else if (isSilent(samples)) {
+      this.#held.push(Int16Array.from(samples));
+      this.#heldSamples += samples.length;
+      if (this.#heldSamples >= this.#silenceSamples) this.stop('silence');
+    } else {
+      this.#flushHeld();
+      this.#emit(samples);
+    }
+    if (this.#samples >= this.#maxSamples) this.stop('max-duration');
+  }
+
+  #flushHeld(): void {
+    for (const held of this.#held.splice(0)) this.#emit(held);
+    this.#heldSamples = 0;
+  }
+
+  #emit(samples: Int16Array): void {
+    if (samples.length === 0) return;
+    this.#written += samples.length;
+    const encoding = this.#options.encoding;
+    let bytes: Uint8Array;
+    if (encoding === 'ulaw') bytes = encodeUlaw(samples);
+    else if (encoding === 'alaw') bytes = encodeAlaw(samples);
+    else {
+      const buf = Buffer.allocUnsafe(samples.length * 2);
+      for (let i = 0; i < samples.length; i++) buf.writeInt16LE(samples[i] as number, i * 2);
+      bytes = buf;
+    }
+    this.#out(bytes);
+  }
+
+  #out(bytes: Uint8Array): void {
+    this.#bytes += bytes.length;
+    // A slow sink buffers in memory (bounded by maxDurationMs); writing never blocks the media clock.
+    this.#options.sink.write(bytes);
   }
 }
 
-/** The recorder's destination: passes the header and voiced frames on to the sink. */
-class FrameGate extends Writable {
-  readonly #sink: Writable;
-  readonly #encoding: WavEncoding;
-  readonly #maxFrames: number;
-  readonly #silenceFrames: number | undefined;
-  readonly #onLimit: (reason: 'max-duration' | 'silence') => void;
-  readonly #held: Buffer[] = [];
-  #headerSeen = false;
-  #frames = 0;
-  #silentRun = 0;
-  /** Drop held (trailing silent) frames at the end instead of writing them. */
-  dropHeld = false;
-  framesWritten = 0;
-  bytes = 0;
-
-  constructor(options: {
-    sink: Writable;
-    encoding: WavEncoding;
-    maxFrames: number;
-    silenceFrames: number | undefined;
-    onLimit: (reason: 'max-duration' | 'silence') => void;
-  }) {
-    super();
-    this.#sink = options.sink;
-    this.#encoding = options.encoding;
-    this.#maxFrames = options.maxFrames;
-    this.#silenceFrames = options.silenceFrames;
-    this.#onLimit = options.onLimit;
-    this.#sink.on('error', (error) => {
-      this.destroy(error);
-    });
+/** Whether audio is silence: RMS level at or below {@link SILENCE_RMS}. */
+function isSilent(samples: Int16Array): boolean {
+  if (samples.length === 0) return true;
+  let sum = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const v = samples[i] as number;
+    sum += v * v;
   }
-
-  /** Ends the sink with only a header (a recording that never started). */
-  finish(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.once('error', reject);
-      this.end(() => {
-        resolve();
-      });
-    });
-  }
-
-  override _write(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    callback: (error?: Error | null) => void,
-  ): void {
-    if (!this.#headerSeen) {
-      this.#headerSeen = true;
-      this.#out(chunk, callback);
-      return;
-    }
-    if (this.#frames >= this.#maxFrames) {
-      callback();
-      return;
-    }
-    this.#frames++;
-    if (this.#silenceFrames === undefined) {
-      this.framesWritten++;
-      this.#out(chunk, callback);
-    } else if (this.#silent(chunk)) {
-      this.#held.push(chunk);
-      this.#silentRun++;
-      if (this.#silentRun >= this.#silenceFrames) this.#onLimit('silence');
-      callback();
-    } else {
-      this.#silentRun = 0;
-      const held = this.#held.splice(0);
-      this.framesWritten += held.length + 1;
-      this.#out(Buffer.concat([...held, chunk]), callback);
-    }
-    if (this.#frames === this.#maxFrames) this.#onLimit('max-duration');
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    const held = this.#held.splice(0);
-    const end = (): void => {
-      this.#sink.end(() => {
-        callback();
-      });
-    };
-    if (held.length > 0 && !this.dropHeld) {
-      this.framesWritten += held.length;
-      this.#out(Buffer.concat(held), (error) => {
-        if (error) callback(error);
-        else end();
-      });
-    } else {
-      end();
-    }
-  }
-
-  #out(bytes: Buffer, callback: (error?: Error | null) => void): void {
-    this.bytes += bytes.length;
-    if (this.#sink.write(bytes)) callback();
-    else this.#sink.once('drain', () => callback());
-  }
-
-  #silent(frame: Buffer): boolean {
-    let samples: Int16Array;
-    if (this.#encoding === 'ulaw') samples = decodeUlaw(frame);
-    else if (this.#encoding === 'alaw') samples = decodeAlaw(frame);
-    else if (frame.byteOffset % 2 === 0)
-      samples = new Int16Array(frame.buffer, frame.byteOffset, frame.length >> 1);
-    else samples = new Int16Array(Uint8Array.from(frame).buffer, 0, frame.length >> 1);
-    let sum = 0;
-    const n = Math.min(samples.length, FRAME_SAMPLES);
-    for (let i = 0; i < n; i++) {
-      const s = samples[i] as number;
-      sum += s * s;
-    }
-    return n === 0 || Math.sqrt(sum / n) <= SILENCE_RMS;
-  }
+  return Math.sqrt(sum / samples.length) <= SILENCE_RMS;
 }
