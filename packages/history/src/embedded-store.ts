@@ -61,6 +61,14 @@ export interface EmbeddedHistoryStoreOptions {
    */
   location?: string | undefined;
   /**
+   * The size in bytes of the LevelDB write buffer (memtable) of the database
+   * created from `location`: a larger one means fewer, larger files to
+   * compact under a sustained write load, for up to twice as much memory.
+   * Not used with `db`.
+   * @defaultValue `16777216` (16 MiB)
+   */
+  writeBufferSize?: number | undefined;
+  /**
    * An abstract-level database (or a sublevel) with `utf8` keys and values,
    * for example a `MemoryLevel` in tests. The store opens it if needed but
    * never closes it. One store per database.
@@ -82,6 +90,17 @@ export interface EmbeddedHistoryStoreOptions {
    */
   metrics?: Metrics | undefined;
 }
+
+/** The write buffer of a LevelDB database opened from a location, checked. */
+export function checkWriteBufferSize(size: number | undefined): number {
+  const value = size ?? DEFAULT_WRITE_BUFFER_SIZE;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError('writeBufferSize must be a positive integer number of bytes');
+  }
+  return value;
+}
+
+const DEFAULT_WRITE_BUFFER_SIZE = 16 * 1024 * 1024;
 
 const SEP = '\u0000';
 const END = '\u0001';
@@ -240,6 +259,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
       new ClassicLevel<string, string>(options.location as string, {
         keyEncoding: 'utf8',
         valueEncoding: 'utf8',
+        writeBufferSize: checkWriteBufferSize(options.writeBufferSize),
       });
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;

@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { MemoryLevel } from 'memory-level';
 import { describe, expect, it } from 'vitest';
-import {
-  EmbeddedHistoryStore,
-  HistoryOutbox,
-  normalizeCdr,
-  type CdrInput,
-} from '@voxmesh/history';
+import { EmbeddedHistoryStore, HistoryOutbox, normalizeCdr, type CdrInput } from '@voxmesh/history';
 import { createTestCdr } from '@voxmesh/history/testing';
 import { cdrFigures, decodeCdr, encodeCdr, withExpiry } from '../src/cdr-codec.js';
 

@@ -6,6 +6,7 @@ import { MemoryLevel } from 'memory-level';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   EmbeddedHistoryStore,
+  HistoryErrorCode,
   HistoryOutbox,
   type Cdr,
   type CdrInput,
@@ -309,6 +310,57 @@ describe('HistoryOutbox with records held in memory', () => {
     expect(stored?.expireAt).toEqual(new Date(cdr.startedAt.getTime() + 60_000));
     expect(await store.purgeExpired({ now: new Date(cdr.startedAt.getTime() + 60_000) })).toBe(1);
     expect((await allCdrs(store, 'demo.local')).length).toBe(0);
+    await outbox.drain();
+    await store.close();
+  });
+
+  it('writes records that arrive while a write is in flight together, all or nothing per call', async () => {
+    const store = await openStore();
+    const flaky = new FlakyHistoryStore({ store });
+    flaky.down = true; // nothing leaves the outbox while the writes are counted
+    const db = new MemoryLevel<string, string>();
+    const writes: number[] = [];
+    db.on('write', (operations: { type: string; key: string }[]) => {
+      const queued = operations.filter((op) => op.type === 'put' && op.key.startsWith('o\u0000'));
+      if (queued.length > 0) writes.push(queued.length);
+    });
+    const outbox = new HistoryOutbox({
+      store: flaky,
+      db: db,
+      retryInitialDelayMs: 1,
+      retryMaxDelayMs: 2,
+    });
+    await outbox.start();
+    const input = cdrs('demo.local', 14);
+    await Promise.all(input.slice(0, 10).map((cdr) => outbox.recordCdrs([cdr])));
+    // The first call is written at once; the nine that came meanwhile, in one batch.
+    expect(writes).toEqual([1, 9]);
+    expect(outbox.pending).toBe(10);
+
+    // A batch that fails fails every call in it, and only those.
+    const level = db as unknown as {
+      _batch: (operations: unknown[], options: unknown) => Promise<void>;
+    };
+    const batch = level._batch.bind(db);
+    level._batch = (operations, options) =>
+      writes.length === 3 ? Promise.reject(new Error('disk full')) : batch(operations, options);
+    const results = await Promise.allSettled(
+      input.slice(10, 13).map((cdr) => outbox.recordCdrs([cdr])),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({
+      code: HistoryErrorCode.BACKEND_UNAVAILABLE,
+      retryable: true,
+    });
+    expect(writes).toEqual([1, 9, 1]);
+    level._batch = batch;
+    await outbox.recordCdrs([input[13] as CdrInput]);
+    expect(writes).toEqual([1, 9, 1, 1]);
+    expect(outbox.pending).toBe(12);
+    flaky.down = false;
+    await outbox.flush();
+    const stored = (await allCdrs(store, 'demo.local')).map((c) => c.callId).sort();
+    expect(stored).toEqual(input.filter((_, i) => i !== 11 && i !== 12).map((c) => c.callId));
     await outbox.drain();
     await store.close();
   });
