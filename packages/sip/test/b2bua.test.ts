@@ -749,7 +749,7 @@ describe('B2bua in-dialog requests', () => {
     expect((await endOf(bridge)).by).toBe('caller');
   });
 
-  it('blind transfer by the caller, and REFERs refused: no Refer-To → 400, no handler → 403', async () => {
+  it('blind transfer by the caller (async onTransfer), and REFERs refused: no Refer-To → 400, no handler → 403', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');
     const bob = t.phone('bob', '10.0.0.2', true);
@@ -760,7 +760,10 @@ describe('B2bua in-dialog requests', () => {
         ? { targets: [{ uri: 'sip:bob@10.0.0.2' }] }
         : {
             targets: [{ uri: 'sip:bob@10.0.0.2' }],
-            onTransfer: () => [{ uri: 'sip:carol@10.0.0.3' }],
+            onTransfer: async () => {
+              await new Promise((r) => setImmediate(r));
+              return [{ uri: 'sip:carol@10.0.0.3' }];
+            },
           },
     );
     await t.start(alice, bob, carol);

@@ -108,10 +108,15 @@ export interface BridgeOptions {
    * Blind transfer: a REFER from either party is answered 202 and the other
    * party is bridged to the returned targets (tried in order), with the
    * progress reported to the referrer by NOTIFY. `undefined` or an empty
-   * list refuses the REFER with 403.
+   * list refuses the REFER with 403. May be async (e.g. a location lookup);
+   * the REFER is answered once it settles.
    * @defaultValue none: every REFER is refused with 403
    */
-  onTransfer?: ((transfer: BridgeTransfer) => readonly B2buaTarget[] | undefined) | undefined;
+  onTransfer?:
+    | ((
+        transfer: BridgeTransfer,
+      ) => readonly B2buaTarget[] | undefined | Promise<readonly B2buaTarget[] | undefined>)
+    | undefined;
 }
 
 /** The states of a {@link Bridge}. */
@@ -994,7 +999,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
   }
 
   /** A blind transfer request (RFC 3515 §2.4.2). */
-  #onRefer(side: Side, ctx: InDialogRequest): ResponseSpec {
+  async #onRefer(side: Side, ctx: InDialogRequest): Promise<ResponseSpec> {
     const header = ctx.request.headers.get('refer-to');
     if (header === undefined) return { status: 400, reason: 'Missing Refer-To' };
     let referTo: string;
@@ -1011,15 +1016,19 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const other = this.#other(side);
     if (other === undefined) return { status: 481 };
     let targets: readonly B2buaTarget[] | undefined;
+    this.#transferring = true;
     try {
-      targets = onTransfer({ party: side.party, referTo, request: ctx.request });
+      targets = await onTransfer({ party: side.party, referTo, request: ctx.request });
       targets?.forEach(checkTarget);
     } catch (error) {
+      this.#transferring = false;
       this.#host.logger.warn({ err: error }, 'transfer targets refused');
       return { status: 500 };
     }
-    if (targets === undefined || targets.length === 0) return { status: 403 };
-    this.#transferring = true;
+    if (targets === undefined || targets.length === 0 || this.#state !== 'answered') {
+      this.#transferring = false;
+      return { status: targets === undefined || targets.length === 0 ? 403 : 481 };
+    }
     const chosen = targets;
     queueMicrotask(() => {
       void this.#transfer(side, other, chosen).finally(() => {

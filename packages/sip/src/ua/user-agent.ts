@@ -266,6 +266,8 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   readonly #dialogs = new Map<string, Call>();
   readonly #calls = new Set<Call>();
   readonly #pendingInvites = new Map<InviteServerTransaction, Call>();
+  /** The dialog keys and server transaction of each call, so that ending it costs O(1). */
+  readonly #callKeys = new Map<Call, { dialogs: string[]; invite?: InviteServerTransaction }>();
   readonly #requests: Counter<'direction' | 'method'>;
   #unsubscribe: (() => void) | undefined;
 
@@ -695,14 +697,22 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
   /** @internal */
   registerDialog(call: Call): void {
     const d = call.dialog;
-    if (d !== undefined) this.#dialogs.set(d.id, call);
+    // A call that has ended is not routed to any more (and must not leak an entry).
+    if (d === undefined || call.state === 'terminated') return;
+    this.#dialogs.set(d.id, call);
+    const keys = this.#callKeys.get(call);
+    if (keys === undefined) this.#callKeys.set(call, { dialogs: [d.id] });
+    else if (!keys.dialogs.includes(d.id)) keys.dialogs.push(d.id);
   }
 
   /** @internal */
   unregisterCall(call: Call): void {
     this.#calls.delete(call);
-    for (const [key, c] of this.#dialogs) if (c === call) this.#dialogs.delete(key);
-    for (const [tx, c] of this.#pendingInvites) if (c === call) this.#pendingInvites.delete(tx);
+    const keys = this.#callKeys.get(call);
+    if (keys === undefined) return;
+    this.#callKeys.delete(call);
+    for (const key of keys.dialogs) if (this.#dialogs.get(key) === call) this.#dialogs.delete(key);
+    if (keys.invite !== undefined) this.#pendingInvites.delete(keys.invite);
   }
 
   /** @internal */
@@ -834,6 +844,9 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
       });
       this.#calls.add(call);
       this.#pendingInvites.set(itx, call);
+      const keys = this.#callKeys.get(call);
+      if (keys === undefined) this.#callKeys.set(call, { dialogs: [], invite: itx });
+      else keys.invite = itx;
       const token = this.beginWork();
       call.once('terminated', () => token.release());
       // RFC 3891 §3: an INVITE with Replaces names the dialog it replaces.
