@@ -39,6 +39,10 @@ export const ServerConfig = Type.Object(
           description:
             'Digest algorithms offered to phones, one challenge each, in this order (see "Digest algorithms").',
         }),
+        authenticateCalls: Type.Boolean({
+          description:
+            'Challenge INVITEs from phones with digest (407); calls to a DID are never challenged.',
+        }),
         minExpiresS: Type.Integer({
           minimum: 1,
           maximum: 86400,
@@ -109,6 +113,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     tcpPort: 5060,
     wsPort: 5066,
     digestAlgorithms: ['MD5'],
+    authenticateCalls: true,
     minExpiresS: 60,
     maxExpiresS: 3600,
   },
@@ -128,6 +133,7 @@ export const ENVIRONMENT: readonly { variable: string; path: readonly string[] }
   { variable: 'VOXMESH_SIP_WS_PORT', path: ['sip', 'wsPort'] },
   { variable: 'VOXMESH_SIP_ADVERTISED_HOST', path: ['sip', 'advertisedHost'] },
   { variable: 'VOXMESH_SIP_DIGEST_ALGORITHMS', path: ['sip', 'digestAlgorithms'] },
+  { variable: 'VOXMESH_SIP_AUTHENTICATE_CALLS', path: ['sip', 'authenticateCalls'] },
   { variable: 'VOXMESH_SIP_MIN_EXPIRES_S', path: ['sip', 'minExpiresS'] },
   { variable: 'VOXMESH_SIP_MAX_EXPIRES_S', path: ['sip', 'maxExpiresS'] },
   { variable: 'VOXMESH_MEDIA_HOST', path: ['media', 'host'] },

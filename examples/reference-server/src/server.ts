@@ -16,33 +16,26 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import {
-  Metrics,
-  Service,
-  routeCall,
-  silentLogger,
-  type Logger,
-  type Route,
-  type Tenant,
-} from '@voxmesh/core';
+import { Metrics, Service, silentLogger, type Logger } from '@voxmesh/core';
 import { ConfigReplica } from '@voxmesh/configdb';
 import { EmbeddedHistoryStore, HistoryOutbox } from '@voxmesh/history';
+import { InProcessMediaController } from '@voxmesh/media';
 import {
+  B2bua,
   MemoryBindingStore,
   Registrar,
   SipTransport,
-  SipUri,
   UserAgent,
-  type DigestAlgorithm,
   type DigestSecret,
   type ListenerOptions,
-  type RequestContext,
 } from '@voxmesh/sip';
 import { FsBlobStore } from '@voxmesh/storage';
 import { AdminApi } from './admin-api.js';
+import { CallHandler } from './calls.js';
 import type { ServerConfig } from './config.js';
 import { TenantDirectory } from './directory.js';
 import { seedDemo, type DemoSeed } from './seed.js';
+import { credentialsOf } from './credentials.js';
 
 /** Options of the {@link ReferenceServer} constructor. */
 export interface ReferenceServerOptions {
@@ -108,6 +101,9 @@ export class ReferenceServer extends Service {
   #transport: SipTransport | undefined;
   #registrar: Registrar | undefined;
   #ua: UserAgent | undefined;
+  #media: InProcessMediaController | undefined;
+  #b2bua: B2bua | undefined;
+  #calls: CallHandler | undefined;
   #http: Server | undefined;
   #httpPort = 0;
 
@@ -134,6 +130,12 @@ export class ReferenceServer extends Service {
   get history(): HistoryOutbox {
     if (this.#outbox === undefined) throw new Error('The server is not started');
     return this.#outbox;
+  }
+
+  /** The history backend, for reading (after `start()`). */
+  get historyStore(): EmbeddedHistoryStore {
+    if (this.#history === undefined) throw new Error('The server is not started');
+    return this.#history;
   }
 
   /** The bound addresses (after `start()`; ports are the real ones when 0 was configured). */
@@ -258,41 +260,36 @@ export class ReferenceServer extends Service {
       metrics,
     });
     this.#ua.use({ method: 'REGISTER', handler: this.#registrar.middleware() });
-    this.#ua.use({
-      method: 'INVITE',
-      handler: (ctx) => {
-        this.#invite(ctx);
+    this.#media = new InProcessMediaController({
+      ports: {
+        address: config.media.host,
+        minPort: config.media.minPort,
+        maxPort: config.media.maxPort,
       },
+      advertisedAddress: config.media.advertisedHost,
+      logger: logger.child({ component: 'media' }),
+      metrics,
     });
+    await this.#media.start({ signal });
+    this.#b2bua = new B2bua({
+      ua: this.#ua,
+      media: this.#media,
+      logger: logger.child({ component: 'b2bua' }),
+      metrics,
+    });
+    this.#calls = new CallHandler({
+      directory,
+      registrar: this.#registrar,
+      b2bua: this.#b2bua,
+      history: this.history,
+      digestAlgorithms: sip.digestAlgorithms,
+      authenticateCalls: sip.authenticateCalls,
+      logger: logger.child({ component: 'calls' }),
+      metrics,
+    });
+    this.#ua.use({ method: 'INVITE', handler: this.#calls.handle });
+    await this.#b2bua.start({ signal });
     await this.#ua.start({ signal });
-  }
-
-  /** Routes a new call. */
-  #invite(ctx: RequestContext): void {
-    const call = ctx.call;
-    if (call === undefined) return;
-    const request = ctx.request;
-    const uri = request.uri instanceof SipUri ? request.uri : undefined;
-    const domain = uri?.host.toLowerCase() ?? '';
-    const to = uri?.user ?? '';
-    const tenant = this.directory.view.tenantByDomain(domain);
-    const log = this.logger.child({
-      component: 'calls',
-      callId: request.callId,
-      tenantId: tenant?.id,
-    });
-    const route: Route | undefined =
-      tenant === undefined
-        ? undefined
-        : routeCall(this.directory.view, {
-            origin: 'user',
-            tenantId: tenant.id,
-            from: { number: request.from?.uri.toString() ?? '' },
-            to,
-            at: Date.now(),
-          });
-    log.info({ to, route: route?.kind }, 'Call refused: call handling is not available yet');
-    call.reject({ status: 480, reason: 'Temporarily Unavailable' });
   }
 
   async #startHttp(): Promise<void> {
@@ -335,12 +332,19 @@ export class ReferenceServer extends Service {
     this.#httpPort = typeof address === 'object' && address !== null ? address.port : 0;
   }
 
+  /** Calls in progress, per tenant. */
+  get activeCalls(): Readonly<Record<string, number>> {
+    return this.#calls?.activeCalls ?? {};
+  }
+
   protected override async onDrain(): Promise<void> {
-    this.logger.info({ calls: this.#ua?.inFlight ?? 0 }, 'Draining: new calls get 503');
-    // New INVITEs and REGISTERs get 503 + Retry-After; calls in progress finish.
-    await this.#ua?.drain({ timeoutMs: this.config.drainTimeoutMs }).catch((error: unknown) => {
+    const calls = Object.values(this.activeCalls).reduce((a, b) => a + b, 0);
+    this.logger.info({ calls }, 'Draining: new calls get 503, calls in progress finish');
+    // New INVITEs get 503 + Retry-After; bridges in progress finish (RFC 3261 §21.5.4).
+    await this.#b2bua?.drain({ timeoutMs: this.config.drainTimeoutMs }).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'Calls still in progress at the drain deadline were cut');
     });
+    await this.#ua?.drain({ timeoutMs: 5000 }).catch(() => undefined);
   }
 
   protected async onStop(): Promise<void> {
@@ -353,7 +357,9 @@ export class ReferenceServer extends Service {
         http.closeAllConnections();
       });
     }
+    await this.#b2bua?.stop();
     await this.#ua?.stop();
+    await this.#media?.stop();
     await this.#registrar?.stop();
     await this.#transport?.stop();
     await this.#outbox?.drain().catch(() => undefined);
@@ -363,21 +369,4 @@ export class ReferenceServer extends Service {
     this.#directory?.close();
     await this.#replica?.stop();
   }
-}
-
-/** The digest secret of a tenant's user or device by SIP user name. */
-export function credentialsOf(
-  tenant: Tenant,
-  username: string,
-  algorithm: DigestAlgorithm,
-): DigestSecret | undefined {
-  const sip =
-    tenant.users.find((u) => u.sip.username === username)?.sip ??
-    tenant.devices?.find((d) => d.sip?.username === username)?.sip;
-  if (sip === undefined) return undefined;
-  if (sip.password !== undefined) return { password: sip.password };
-  // A stored HA1 serves only the algorithm it was computed with (RFC 7616 §3.4.2).
-  const length = algorithm.startsWith('SHA-256') ? 64 : 32;
-  if (sip.ha1?.length === length) return { ha1: sip.ha1 };
-  return undefined;
 }

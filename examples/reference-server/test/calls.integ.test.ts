@@ -1,0 +1,159 @@
+// Calls through a server running in-process on ephemeral ports, between
+// virtual phones on real SIP transports over UDP loopback: digest on
+// REGISTER and INVITE (407), extension to extension through the B2BUA with
+// media anchored, ring groups, the CDR of each call, and drain with a call
+// in progress.
+import { SipTransport } from '@voxmesh/sip';
+import { VirtualPhone } from '@voxmesh/sip/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Cdr } from '@voxmesh/history';
+import { DEFAULT_CONFIG } from '../src/config.js';
+import { startServer, type TestServer } from './helpers.js';
+
+let t: TestServer;
+let udpPort = 0;
+const started: { stop(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  t = await startServer({ sip: { ...DEFAULT_CONFIG.sip, udpPort: 0, tcpPort: 0, wsPort: 0 } });
+  udpPort = t.server.addresses.sip.find((l) => l.protocol === 'UDP')!.port;
+});
+afterEach(async () => {
+  for (const s of started.splice(0).reverse()) await s.stop().catch(() => undefined);
+  if (t.server.state === 'running') {
+    expect(await t.server.registrar.lookup('sip:1001@demo.local')).toEqual([]);
+  }
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function password(extension: string): string {
+  return t.server.seeded!.users.find((u) => u.extension === extension)!.password;
+}
+
+async function phone(
+  extension: string,
+  options: { autoAnswer?: boolean; register?: boolean } = {},
+) {
+  const transport = new SipTransport({
+    listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0 }],
+  });
+  await transport.start();
+  const p = new VirtualPhone({
+    transport,
+    uri: `sip:${extension}@demo.local`,
+    credentials: { username: extension, password: password(extension) },
+    autoAnswer: options.autoAnswer,
+  });
+  await p.start();
+  started.push(transport, p);
+  if (options.register !== false) {
+    await p.register({ registrar: `sip:127.0.0.1:${udpPort}`, expiresS: 300 });
+    // A phone that goes away unregisters first (what a softphone does on exit).
+    started.push({
+      stop: async () => {
+        if (t.server.state !== 'running') return;
+        await p.register({
+          registrar: `sip:127.0.0.1:${udpPort}`,
+          expiresS: 0,
+          signal: AbortSignal.timeout(5000),
+        });
+      },
+    });
+  }
+  return p;
+}
+
+async function cdrOf(callId: string): Promise<Cdr> {
+  await t.server.history.flush();
+  for (let i = 0; i < 50; i++) {
+    const page = await t.server.historyStore.queryCdrs({ tenantId: 'demo', limit: 50 });
+    const found = page.items.find((c) => c.callId === callId);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no CDR for ${callId}`);
+}
+
+describe('extension to extension', () => {
+  it('1001 calls 1002 through the B2BUA with media anchored; the CDR has the talk time', async () => {
+    const a = await phone('1001');
+    const b = await phone('1002', { autoAnswer: true });
+    const call = await a.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    await b.waitForState('talking');
+    // The INVITE was challenged (407) and answered with credentials.
+    expect(a.received(407)).toHaveLength(1);
+    // The B leg's SDP is the media plane's, not the caller's.
+    const offerAtB = b.received('INVITE')[0]!;
+    expect(offerAtB.body.toString()).not.toContain('m=audio 40000');
+    await new Promise((r) => setTimeout(r, 1200));
+    await a.hangup();
+    await b.waitForState('hungup');
+    const cdr = await cdrOf(call.callId);
+    expect(cdr).toMatchObject({
+      disposition: 'answered',
+      direction: 'internal',
+      from: '1001',
+      to: '1002',
+      sipStatus: 200,
+    });
+    expect(cdr.users.sort()).toEqual(['1001', '1002']);
+    expect(cdr.talkMs).toBeGreaterThanOrEqual(1000);
+    expect(cdr.talkMs).toBeLessThan(10_000);
+  });
+
+  it('refuses a caller without valid credentials', async () => {
+    const transport = new SipTransport({
+      listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0 }],
+    });
+    await transport.start();
+    const intruder = new VirtualPhone({
+      transport,
+      uri: 'sip:1001@demo.local',
+      credentials: { username: '1001', password: 'wrong-password-1' },
+    });
+    await intruder.start();
+    started.push(transport, intruder);
+    await expect(intruder.call({ uri: `sip:1002@127.0.0.1:${udpPort}` })).rejects.toThrow();
+    expect(intruder.received(407).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('rings a ring group: every member at once, the first to answer takes the call', async () => {
+    const a = await phone('1001');
+    const b = await phone('1002', { autoAnswer: true });
+    const caller = await phone('1002', { register: false });
+    const call = await caller.call({ uri: `sip:2000@127.0.0.1:${udpPort}` });
+    await b.waitForState('talking');
+    // 1001 rang too, and was cancelled when 1002 answered.
+    expect(a.received('INVITE')).toHaveLength(1);
+    await a.waitForState('hungup');
+    expect(a.received('CANCEL')).toHaveLength(1);
+    await caller.hangup();
+    const cdr = await cdrOf(call.callId);
+    expect(cdr.disposition).toBe('answered');
+    expect(cdr.users).toEqual(expect.arrayContaining(['1001', '1002']));
+  });
+});
+
+describe('drain', () => {
+  it('refuses new calls with 503 while the call in progress finishes', async () => {
+    const a = await phone('1001');
+    const b = await phone('1002', { autoAnswer: true });
+    await a.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    await b.waitForState('talking');
+    const health = () => fetch(`${t.base}/health`).then((r) => r.status);
+    expect(await health()).toBe(200);
+    const draining = t.server.drain();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await health()).toBe(503);
+    const late = await phone('1002', { register: false });
+    await expect(late.call({ uri: `sip:1001@127.0.0.1:${udpPort}` })).rejects.toThrow();
+    expect(late.received(503)).toHaveLength(1);
+    expect(t.server.state).toBe('draining');
+    expect(a.state).toBe('talking');
+    await a.hangup();
+    await draining;
+    expect(t.server.state).toBe('stopped');
+  });
+});
