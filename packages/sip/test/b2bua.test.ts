@@ -678,7 +678,15 @@ describe('B2bua in-dialog requests', () => {
     const alice = t.phone('alice', '10.0.0.1');
     const bob = t.phone('bob', '10.0.0.2', true);
     t.route(() => ({
-      targets: [{ uri: 'sip:bob@10.0.0.2', headers: [['X-Target', 'bob']] }],
+      targets: [
+        {
+          uri: 'sip:bob@10.0.0.2',
+          headers: [
+            ['X-Target', 'bob'],
+            ['X-Account', '7'],
+          ],
+        },
+      ],
       headers: ['all', '-X-Secret'],
     }));
     await t.start(alice, bob);
@@ -691,7 +699,8 @@ describe('B2bua in-dialog requests', () => {
       ],
     });
     const invite = bob.received('INVITE')[0] as SipRequest;
-    expect(invite.headers.get('x-account')).toBe('42');
+    // The target's own X-Account replaces the caller's.
+    expect(invite.headers.getAll('x-account')).toEqual(['7']);
     expect(invite.headers.get('p-asserted-identity')).toBe('<sip:+4930111@example.test>');
     expect(invite.headers.get('x-target')).toBe('bob');
     expect(invite.headers.get('x-secret')).toBeUndefined();
@@ -872,6 +881,27 @@ describe('B2bua lifecycle', () => {
     await alice.hangup();
     await draining;
     expect(t.b2bua.state).toBe('stopped');
+  });
+
+  it('hangs a bridge up when the media controller reports a media timeout on one of its legs', async () => {
+    const media = new RecordingMedia();
+    const t = setup({ media });
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2', true);
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    await alice.call({ uri: 'sip:x@10.0.0.100' });
+    const bridge = t.bridges[0]!;
+    media.emit('timeout', 'another-session', 'b1');
+    media.emit('timeout', bridge.sessionId, 'b7');
+    await flush();
+    expect(bridge.state).toBe('answered');
+    media.emit('timeout', bridge.sessionId, 'b1');
+    await Promise.all([alice.waitForState('hungup'), bob.waitForState('hungup')]);
+    expect(bridge.end).toMatchObject({ by: 'local', reason: 'timeout' });
+    expect(bob.received('BYE')[0]!.headers.get('reason')).toBe(
+      'SIP;cause=408;text="Media timeout"',
+    );
   });
 
   it('stop() hangs every bridge up', async () => {

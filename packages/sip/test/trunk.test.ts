@@ -271,6 +271,23 @@ describe('Trunk registration', () => {
       from: 'sip:acme@carrier.test',
       label: 'carrier-a',
     });
+    // Caller-ID presentation: an asserted identity, or a withheld one.
+    expect(
+      trunk.target('+4930123', {
+        from: '<sip:+4930200@carrier.test>',
+        assertedIdentity: 'sip:+4930100@carrier.test',
+      }),
+    ).toMatchObject({
+      from: '<sip:+4930200@carrier.test>',
+      headers: [['P-Asserted-Identity', '<sip:+4930100@carrier.test>']],
+    });
+    expect(trunk.target('+4930123', { privacy: true })).toMatchObject({
+      from: '"Anonymous" <sip:anonymous@anonymous.invalid>',
+      headers: [
+        ['P-Asserted-Identity', '<sip:acme@carrier.test>'],
+        ['Privacy', 'id'],
+      ],
+    });
   });
 });
 

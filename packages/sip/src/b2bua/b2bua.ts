@@ -44,6 +44,13 @@ export interface B2buaOptions {
   media?: MediaController | undefined;
   /** The Retry-After (seconds) of the 503 answered while draining. @defaultValue `30` */
   retryAfterS?: number | undefined;
+  /**
+   * Hang a bridge up (BYE with `Reason: SIP;cause=408;text="Media timeout"`
+   * to both parties) when the media controller reports a `timeout` on one of
+   * its answered legs: a party that vanished without BYE.
+   * @defaultValue `true`
+   */
+  hangupOnMediaTimeout?: boolean | undefined;
   /** @defaultValue the user agent's clock (`systemClock` unless it was given one) */
   clock?: Clock | undefined;
   /** @defaultValue `silentLogger` */
@@ -86,6 +93,11 @@ export class B2bua extends Service<B2buaEvents> {
   readonly #retryAfterS: number;
   readonly #bridges = new Set<Bridge>();
   readonly #byCall = new WeakMap<Call, Bridge>();
+  readonly #bySession = new Map<string, Bridge>();
+  readonly #hangupOnMediaTimeout: boolean;
+  readonly #onMediaTimeout = (sessionId: string, leg: string): void => {
+    void this.#bySession.get(sessionId)?._mediaTimeout(leg);
+  };
   readonly #outcomes: Counter<'outcome'>;
   readonly #active: Gauge;
   readonly #host: BridgeHost;
@@ -98,6 +110,7 @@ export class B2bua extends Service<B2buaEvents> {
     this.media = options.media;
     this.#logger = options.logger ?? silentLogger;
     this.#retryAfterS = options.retryAfterS ?? 30;
+    this.#hangupOnMediaTimeout = options.hangupOnMediaTimeout ?? true;
     const metrics = options.metrics ?? new Metrics();
     this.#outcomes = metrics.counter({
       name: 'sip_b2bua_bridges_total',
@@ -119,6 +132,9 @@ export class B2bua extends Service<B2buaEvents> {
       retryAfterS: this.#retryAfterS,
       bridgeEnded: (bridge) => {
         this.#bridges.delete(bridge);
+        if (this.#bySession.get(bridge.sessionId) === bridge) {
+          this.#bySession.delete(bridge.sessionId);
+        }
         this.#active.set(this.#bridges.size);
       },
     };
@@ -170,6 +186,7 @@ export class B2bua extends Service<B2buaEvents> {
     this.#byCall.set(call, bridge);
     if (token !== undefined) {
       this.#bridges.add(bridge);
+      this.#bySession.set(bridge.sessionId, bridge);
       this.#active.set(this.#bridges.size);
     }
     this.emit('bridge', bridge);
@@ -177,6 +194,7 @@ export class B2bua extends Service<B2buaEvents> {
   }
 
   protected onStart(): Promise<void> {
+    if (this.#hangupOnMediaTimeout) this.media?.on('timeout', this.#onMediaTimeout);
     if (!this.#guardInstalled) {
       this.#guardInstalled = true;
       // Runs before the application's handlers: while draining, new calls get 503.
@@ -202,6 +220,7 @@ export class B2bua extends Service<B2buaEvents> {
   }
 
   protected async onStop(): Promise<void> {
+    this.media?.off('timeout', this.#onMediaTimeout);
     await Promise.all([...this.#bridges].map((bridge) => bridge.hangup()));
   }
 }

@@ -23,6 +23,7 @@ import {
   type WorkToken,
 } from '@voxmesh/core';
 
+import { headerKey } from '../codec/headers.js';
 import { parseNameAddr } from '../codec/name-addr.js';
 import { SipUri, TelUri, parseUri } from '../codec/uri.js';
 import type { SipRequest, SipResponse } from '../message.js';
@@ -370,6 +371,23 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
    * ringing B leg is cancelled and the caller gets 480.
    */
   async hangup(options: { reason?: ReasonOptions | undefined } = {}): Promise<void> {
+    return this.#hangup(options.reason, 'hangup');
+  }
+
+  /** @internal Ends the bridge because the media plane saw no media from a leg. */
+  _mediaTimeout(leg: string): Promise<void> {
+    if (this.#state !== 'answered') return Promise.resolve();
+    const legs = [this.#caller.legId, this.#callee?.legId];
+    if (!legs.includes(leg)) return Promise.resolve();
+    // RFC 3326: the Reason tells both parties why (no RTP within the media timeout).
+    return this.#hangup({ protocol: 'SIP', cause: 408, text: 'Media timeout' }, 'timeout');
+  }
+
+  async #hangup(
+    reasonHeader: ReasonOptions | undefined,
+    reason: 'hangup' | 'timeout',
+  ): Promise<void> {
+    const options = { reason: reasonHeader };
     if (this.#state === 'ended' || this.#finishing) return;
     if (this.#state !== 'answered') {
       this.#cancelForks(options.reason);
@@ -384,7 +402,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     // RFC 3261 §15.1.1: the session ends when the BYE is sent; its response is not awaited.
     void this.#caller.call.bye({ reason: options.reason }).catch(() => undefined);
     void callee?.call.bye({ reason: options.reason }).catch(() => undefined);
-    await this.#finish({ by: 'local', reason: 'hangup' });
+    await this.#finish({ by: 'local', reason });
   }
 
   // ------------------------------------------------------------ routing
@@ -547,9 +565,14 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       (callerFrom === undefined
         ? undefined
         : `${callerFrom.displayName === undefined ? '' : `"${callerFrom.displayName.replace(/["\\]/g, '')}" `}<${callerFrom.uri.toString()}>`);
+    // A target's own headers replace passed-through ones of the same name.
+    const own = [...(target.headers ?? [])];
+    const replaced = new Set(own.map(([name]) => headerKey(name)));
     const headers: (readonly [string, string])[] = [
-      ...passThroughHeaders(aLeg.invite, this.#options.headers),
-      ...(target.headers ?? []),
+      ...passThroughHeaders(aLeg.invite, this.#options.headers).filter(
+        ([name]) => !replaced.has(headerKey(name)),
+      ),
+      ...own,
     ];
     let call: Call;
     try {

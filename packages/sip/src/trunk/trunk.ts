@@ -78,7 +78,21 @@ export interface TrunkTargetOptions {
    * @defaultValue the account, `sip:<username>@<domain>`
    */
   from?: string | undefined;
-  /** Extra INVITE headers (e.g. P-Asserted-Identity). @defaultValue none */
+  /**
+   * The identity asserted to the carrier (RFC 3325 §9.1
+   * `P-Asserted-Identity`), a URI or name-addr, e.g. the company's main
+   * number when `from` shows a direct-dial one.
+   * @defaultValue none (with `privacy`: `from`, else the account)
+   */
+  assertedIdentity?: string | undefined;
+  /**
+   * Withhold the caller ID: From becomes anonymous (RFC 3323 §4.1.1.3),
+   * `Privacy: id` asks the carrier to remove the asserted identity before it
+   * leaves its network (RFC 3325 §9.3).
+   * @defaultValue `false`
+   */
+  privacy?: boolean | undefined;
+  /** Extra INVITE headers. @defaultValue none */
   headers?: Iterable<readonly [string, string]> | undefined;
   /** @defaultValue the bridge's ring timeout */
   ringTimeoutMs?: number | undefined;
@@ -183,12 +197,20 @@ export class Trunk extends Service<TrunkEvents> {
     }
     const transport =
       this.#transport === 'UDP' ? '' : `;transport=${this.#transport.toLowerCase()}`;
+    const privacy = options.privacy ?? false;
+    const identity = options.assertedIdentity ?? (privacy ? (options.from ?? this.aor) : undefined);
+    const headers: (readonly [string, string])[] = [];
+    if (identity !== undefined) {
+      headers.push(['P-Asserted-Identity', identity.includes('<') ? identity : `<${identity}>`]);
+    }
+    if (privacy) headers.push(['Privacy', 'id']);
+    headers.push(...(options.headers ?? []));
     return {
       uri: `sip:${number}@${this.domain}${transport}`,
       next: this.#next,
-      from: options.from ?? this.aor,
+      from: privacy ? '"Anonymous" <sip:anonymous@anonymous.invalid>' : (options.from ?? this.aor),
       credentials: this.#credentials,
-      headers: options.headers,
+      headers,
       ringTimeoutMs: options.ringTimeoutMs,
       label: this.name.replace(/^sip-trunk-/, ''),
     };
