@@ -101,7 +101,7 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
       '1',
       '-trace_rtt',
       '-rtt_freq',
-      '50',
+      '1',
       // A call whose answer was lost beyond retransmission fails after 10 s.
       '-recv_timeout',
       '10000',
