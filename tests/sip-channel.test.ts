@@ -16,6 +16,7 @@ import {
   SipTransport,
   UserAgent,
   infoDigit,
+  uaBridge,
   userAgentTransport,
   type Call,
   type SipCallChannelOptions,
@@ -382,5 +383,100 @@ describe('SipCallChannel', () => {
     expect(delivered).toBe(true);
     await call.bye();
     await expect(bridging).resolves.toMatchObject({ outcome: 'hangup' });
+  });
+
+  it('uaBridge(): a busy first target, then one that answers and hangs up; the caller is back in the IVR', async () => {
+    const busy = await agent('sip:busy@127.0.0.1');
+    busy.ua.on('invite', (call) => {
+      call.reject({ status: 486 });
+    });
+    const agentB = await agent('sip:sales@127.0.0.1');
+    const salesPeer = await RtpPeer.open();
+    cleanup.push(() => salesPeer.close());
+    let salesCall: Call | undefined;
+    agentB.ua.on('invite', (call) => {
+      salesCall = call;
+      void call.accept({ body: testOffer({ port: salesPeer.port, formats: [[0, 'PCMU']] }) });
+    });
+    const bridge = uaBridge({
+      ua: server,
+      resolve: (target) => {
+        expect(target).toEqual({ extension: 'sales' });
+        return [`sip:busy@127.0.0.1:${busy.port}`, { uri: `sip:sales@127.0.0.1:${agentB.port}` }];
+      },
+    });
+    const { channel, call, peer } = await dial({ channel: { bridge } });
+    await channel.answer();
+    const callerPort = Number(/m=audio (\d+)/.exec(call.remoteBody?.toString() ?? '')?.[1]);
+    const bridging = channel.bridge(
+      { extension: 'sales' },
+      { callerId: { user: '1001', displayName: 'Front "desk"', uri: 'sip:1001@demo.local' } },
+    );
+    await until(() => salesCall?.state === 'confirmed', 5000, 'sales to answer');
+    expect(salesCall?.invite.headers.get('from')).toMatch(
+      /^"?Front desk"? <sip:1001@demo\.local>;tag=/,
+    );
+    const payload = new Uint8Array(160).fill(0x42);
+    let relayed = false;
+    for (let i = 0; i < 100 && !relayed; i++) {
+      peer.sendAudio(payload, callerPort);
+      await sleep(20);
+      relayed = salesPeer.received.some((p) =>
+        Buffer.from(p.data.subarray(12)).equals(Buffer.from(payload)),
+      );
+    }
+    expect(relayed, 'the caller is heard by sales').toBe(true);
+    await sleep(100);
+    await salesCall?.bye();
+    const result = await bridging;
+    expect(result.outcome).toBe('completed');
+    expect(result.talkMs).toBeGreaterThan(50);
+    // Back in the IVR: the channel plays to the caller again.
+    const before = peer.received.length;
+    await expect(channel.play({ toneHz: 800, durationMs: 200 })).resolves.toMatchObject({
+      reason: 'finished',
+    });
+    await peer.waitFor((r) => r.length >= before + 8);
+    await channel.hangup();
+  });
+
+  it('uaBridge(): busy, no answer and the caller hanging up while it rings', async () => {
+    const busy = await agent('sip:busy2@127.0.0.1');
+    busy.ua.on('invite', (call) => {
+      call.reject({ status: 486 });
+    });
+    const silent = await agent('sip:silent@127.0.0.1');
+    const ringing: Call[] = [];
+    silent.ua.on('invite', (call) => {
+      ringing.push(call);
+      void call.progress({ status: 180 });
+    });
+    const targets: Record<string, string> = {
+      busy: `sip:busy2@127.0.0.1:${busy.port}`,
+      silent: `sip:silent@127.0.0.1:${silent.port}`,
+    };
+    const bridge = uaBridge({
+      ua: server,
+      resolve: (target) => targets['extension' in target ? target.extension : ''] ?? '',
+    });
+    const { channel, call } = await dial({ channel: { bridge } });
+    await channel.answer();
+    await expect(channel.bridge({ extension: 'busy' })).resolves.toMatchObject({
+      outcome: 'busy',
+      sipStatus: 486,
+    });
+    await expect(channel.play({ silenceMs: 40 })).resolves.toMatchObject({ reason: 'finished' });
+    await expect(
+      channel.bridge({ extension: 'silent' }, { timeoutMs: 300 }),
+    ).resolves.toMatchObject({
+      outcome: 'no-answer',
+    });
+    await until(() => ringing[0]?.state === 'terminated', 5000, 'the CANCEL');
+    expect(ringing[0]?.end?.cause).toBe('canceled');
+    const third = channel.bridge({ extension: 'silent' });
+    await until(() => ringing.length === 2, 5000, 'the second INVITE');
+    await call.bye();
+    await expect(third).resolves.toMatchObject({ outcome: 'hangup' });
+    await until(() => ringing[1]?.state === 'terminated', 5000, 'the CANCEL after the caller left');
   });
 });

@@ -510,15 +510,22 @@ export class InProcessMediaController
       session.legs.delete(request.leg);
       session.relays = session.relays.filter(({ a, b, relay }) => {
         if (a !== request.leg && b !== request.leg) return true;
-        // The other leg, if the media plane terminated it before, terminates again.
-        const other = session.legs.get(a === request.leg ? b : a);
-        if (other?.terminated?.media !== undefined) {
-          relay.a.onRtp = undefined;
-          relay.b.onRtp = undefined;
-          other.terminated.attach(other.terminated.media);
-        }
+        relay.a.onRtp = undefined;
+        relay.b.onRtp = undefined;
         return false;
       });
+      // A leg the media plane terminated before, now relayed to nothing (its
+      // partner is gone, or the bridge never got an answer), terminates again.
+      for (const other of session.legs.values()) {
+        const media = other.terminated?.media;
+        if (
+          media !== undefined &&
+          other.terminated?.attached === false &&
+          !session.relays.some(({ a, b }) => a === other.id || b === other.id)
+        ) {
+          other.terminated.attach(media);
+        }
+      }
       if (
         session.pending &&
         (session.pending.from === request.leg || session.pending.to === request.leg)

@@ -104,6 +104,29 @@ describe('recordings follow the sender’s RTP timeline', () => {
   });
 });
 
+describe('hand-over to the relay', () => {
+  it('a bridge offer that never got an answer leaves the leg terminated again once the other leg is torn down', async () => {
+    const c = new InProcessMediaController();
+    await c.start();
+    const peer = await RtpPeer.open();
+    try {
+      await c.terminate({ sessionId: 'h', leg: 'a', sdp: testOffer({ port: peer.port }) });
+      await c.bridgeLegs({ sessionId: 'h', leg: 'a', to: 'b1' });
+      await expect(
+        c.play({ sessionId: 'h', leg: 'a', prompts: [{ silenceMs: 20 }] }),
+      ).rejects.toMatchObject({ code: ErrorCode.INVALID_STATE });
+      await c.teardown({ sessionId: 'h', leg: 'b1', reason: 'busy' });
+      await expect(
+        c.play({ sessionId: 'h', leg: 'a', prompts: [{ silenceMs: 60 }] }),
+      ).resolves.toMatchObject({ reason: 'completed' });
+      await peer.waitFor((r) => r.length >= 2);
+    } finally {
+      peer.close();
+      await c.stop();
+    }
+  });
+});
+
 describe('prompts', () => {
   it('synthesises tones and silence and refuses malformed prompts with INVALID_INPUT', async () => {
     const cache = new PromptCache();

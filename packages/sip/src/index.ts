@@ -257,3 +257,5 @@ export type {
 export { SipCallChannel, infoDigit } from './channel/sip-call-channel.js';
 export type { SipCallChannelOptions, SipChannelBridge } from './channel/sip-call-channel.js';
 export { SipChannelErrorCode } from './channel/errors.js';
+export { uaBridge } from './channel/ua-bridge.js';
+export type { UaBridgeOptions, UaBridgeDial } from './channel/ua-bridge.js';

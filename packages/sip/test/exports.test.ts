@@ -88,6 +88,7 @@ it('exports exactly the public API of @voxmesh/sip', async () => {
     'tryParseNameAddr',
     'tryParseUri',
     'tryParseVia',
+    'uaBridge',
     'unquote',
     'userAgentTransport',
   ]);
