@@ -22,7 +22,7 @@ import type { CallDirection, CallDisposition, Cdr } from './model.js';
 import { cdrId } from './model.js';
 
 /** The stored array, by position. */
-type StoredCdrArray = [
+export type StoredCdrArray = [
   schemaVersion: number,
   tenantId: string,
   callId: string,
@@ -80,6 +80,11 @@ export function encodeCdr(cdr: Cdr): string {
  */
 export function withExpiry(encoded: string, expireAt: number): string {
   return `${encoded.slice(0, -1)},${expireAt}]`;
+}
+
+/** The fields of a CDR encoded by {@link encodeCdr} (the array form only). */
+export function parseStoredCdr(encoded: string): StoredCdrArray {
+  return JSON.parse(encoded) as StoredCdrArray;
 }
 
 /** Decodes a stored CDR (either stored form). */

@@ -29,6 +29,7 @@ import {
   encodeCursor,
   checkArray,
   checkDisposition,
+  cdrId,
   normalizeActivity,
   normalizeCdr,
   type Activity,
@@ -47,7 +48,7 @@ import {
   type TenantOptions,
 } from './model.js';
 import { ZoneBuckets, checkTimeZone } from './time-zone.js';
-import { cdrFigures, decodeCdr, encodeCdr, withExpiry } from './cdr-codec.js';
+import { cdrFigures, decodeCdr, encodeCdr, parseStoredCdr, withExpiry } from './cdr-codec.js';
 import { HistoryMetrics } from './metrics.js';
 
 /** An abstract-level database (or sublevel) with string keys and values. */
@@ -160,24 +161,81 @@ function decodeActivity(text: string): Activity {
   return activity;
 }
 
+/** What the keys of a CDR are made of, and its stored form (without `expireAt`). */
+interface CdrRow {
+  tenantId: string;
+  id: string;
+  startedAt: number;
+  users: readonly string[];
+  from: string;
+  to: string;
+  disposition: string;
+  /** `encodeCdr()` of the record without `expireAt`. */
+  encoded: string;
+}
+
+function rowOfCdr(cdr: Cdr, encoded: string): CdrRow {
+  return {
+    tenantId: cdr.tenantId,
+    id: cdr.id,
+    startedAt: cdr.startedAt.getTime(),
+    users: cdr.users,
+    from: cdr.from,
+    to: cdr.to,
+    disposition: cdr.disposition,
+    encoded,
+  };
+}
+
+function rowOfEncoded(encoded: string): CdrRow {
+  const s = parseStoredCdr(encoded);
+  return {
+    tenantId: s[1],
+    id: cdrId(s[1], s[2], s[3]),
+    startedAt: s[8],
+    users: s[7],
+    from: s[5],
+    to: s[6],
+    disposition: s[11],
+    encoded,
+  };
+}
+
 /** Every key a CDR occupies (primary first); `time` is `hex(startedAt)`. */
-function cdrKeys(cdr: Cdr, time = hex(cdr.startedAt.getTime())): string[] {
+function cdrRowKeys(row: Omit<CdrRow, 'encoded'>, time: string, expireAt?: number): string[] {
   // Concatenation rather than key(): this runs once per CDR on every write.
-  const tenant = SEP + cdr.tenantId + SEP;
-  const position = SEP + time + SEP + cdr.id;
-  const keys = [P.cdr + tenant + position.slice(1), P.cdrId + tenant + cdr.id];
-  const users = cdr.users;
+  const tenant = SEP + row.tenantId + SEP;
+  const position = SEP + time + SEP + row.id;
+  const keys = [P.cdr + tenant + position.slice(1), P.cdrId + tenant + row.id];
+  const users = row.users;
   for (let i = 0; i < users.length; i++) {
     const user = users[i] as string;
     if (users.indexOf(user) === i) keys.push(P.user + tenant + user + position);
   }
-  keys.push(P.number + tenant + cdr.from + position);
-  if (cdr.to !== cdr.from) keys.push(P.number + tenant + cdr.to + position);
-  keys.push(P.disposition + tenant + cdr.disposition + position);
-  if (cdr.expireAt !== undefined) {
-    keys.push(P.expiry + SEP + hex(cdr.expireAt.getTime()) + tenant + 'c' + position);
+  keys.push(P.number + tenant + row.from + position);
+  if (row.to !== row.from) keys.push(P.number + tenant + row.to + position);
+  keys.push(P.disposition + tenant + row.disposition + position);
+  if (expireAt !== undefined) {
+    keys.push(P.expiry + SEP + hex(expireAt) + tenant + 'c' + position);
   }
   return keys;
+}
+
+/** Every key a CDR occupies (primary first). */
+function cdrKeys(cdr: Cdr): string[] {
+  return cdrRowKeys(
+    {
+      tenantId: cdr.tenantId,
+      id: cdr.id,
+      startedAt: cdr.startedAt.getTime(),
+      users: cdr.users,
+      from: cdr.from,
+      to: cdr.to,
+      disposition: cdr.disposition,
+    },
+    hex(cdr.startedAt.getTime()),
+    cdr.expireAt?.getTime(),
+  );
 }
 
 /** Every key an activity occupies (primary first). */
@@ -209,14 +267,13 @@ function positionOf(indexKey: string): { time: string; id: string } {
 }
 
 /**
- * Writes normalised CDRs to an embedded store, skipping the validation the
- * caller has done; `encoded` (from `encodeCdr`, without `expireAt`) saves
- * encoding them again. For the outbox; not part of the public API.
+ * Writes CDRs to an embedded store in their stored form (`encodeCdr()` of
+ * normalised records, without `expireAt`), skipping the validation the
+ * caller has done. For the outbox; not part of the public API.
  */
-export let recordNormalizedCdrs: (
+export let recordEncodedCdrs: (
   store: EmbeddedHistoryStore,
-  cdrs: readonly Cdr[],
-  encoded: readonly string[] | undefined,
+  encoded: readonly string[],
   options: OperationOptions,
 ) => Promise<RecordResult>;
 
@@ -306,51 +363,45 @@ export class EmbeddedHistoryStore implements HistoryStore {
     this.#checkOpen(options.signal);
     checkArray(cdrs, 'recordCdrs');
     return this.#exclusive(() => {
-      const records: Cdr[] = [];
-      for (const input of cdrs) records.push(normalizeCdr(input));
-      return this.#writeCdrs(records, undefined, options.signal);
+      const rows: CdrRow[] = [];
+      for (const input of cdrs) {
+        const cdr = normalizeCdr(input);
+        rows.push(rowOfCdr(cdr, encodeCdr(cdr)));
+      }
+      return this.#writeCdrs(rows, options.signal);
     });
   }
 
   /**
-   * Writes CDRs that are already normalised, with their encoding (no
-   * `expireAt`) when it is at hand: the outbox's way in.
+   * Writes CDRs encoded by `encodeCdr()` from normalised records (without
+   * `expireAt`): the outbox's way in, which validated them already.
    */
-  #recordNormalizedCdrs(
-    cdrs: readonly Cdr[],
-    encoded: readonly string[] | undefined,
-    options: OperationOptions,
-  ): Promise<RecordResult> {
+  #recordEncodedCdrs(encoded: readonly string[], options: OperationOptions): Promise<RecordResult> {
     this.#checkOpen(options.signal);
-    return this.#exclusive(() => this.#writeCdrs(cdrs, encoded, options.signal));
+    return this.#exclusive(() => this.#writeCdrs(encoded.map(rowOfEncoded), options.signal));
   }
 
   static {
-    recordNormalizedCdrs = (store, cdrs, encoded, options) =>
-      store.#recordNormalizedCdrs(cdrs, encoded, options);
+    recordEncodedCdrs = (store, encoded, options) => store.#recordEncodedCdrs(encoded, options);
   }
 
   async #writeCdrs(
-    records: readonly Cdr[],
-    encoded: readonly string[] | undefined,
+    rows: readonly CdrRow[],
     signal: AbortSignal | undefined,
   ): Promise<RecordResult> {
-    const retention = await this.#retentions(records);
+    const retention = await this.#retentions(rows);
     return this.#write(
-      records,
-      (c) => P.cdrId + SEP + c.tenantId + SEP + c.id,
-      (c, i, put) => {
-        const retentionMs = retention.get(c.tenantId) ?? null;
-        let value = encoded?.[i];
-        if (retentionMs !== null) {
-          const expireAt = c.startedAt.getTime() + retentionMs;
-          // A copy: the caller's record stays as it was.
-          c = { ...c, expireAt: new Date(expireAt) };
-          value = value === undefined ? encodeCdr(c) : withExpiry(value, expireAt);
-        }
-        const time = hex(c.startedAt.getTime());
-        const keys = cdrKeys(c, time);
-        put(keys[0] as string, value ?? encodeCdr(c));
+      rows,
+      (r) => P.cdrId + SEP + r.tenantId + SEP + r.id,
+      (r, put) => {
+        const retentionMs = retention.get(r.tenantId) ?? null;
+        const expireAt = retentionMs === null ? undefined : r.startedAt + retentionMs;
+        const time = hex(r.startedAt);
+        const keys = cdrRowKeys(r, time, expireAt);
+        put(
+          keys[0] as string,
+          expireAt === undefined ? r.encoded : withExpiry(r.encoded, expireAt),
+        );
         // The id index holds the time part of the primary key; the others nothing.
         put(keys[1] as string, time);
         for (let k = 2; k < keys.length; k++) put(keys[k] as string, '');
@@ -374,7 +425,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
       return this.#write(
         records,
         (a) => key(P.activityId, a.tenantId, a.id),
-        (a, _i, put) => {
+        (a, put) => {
           const keys = activityKeys(a);
           put(keys[0] as string, encodeActivity(a));
           // The id index holds the time part of the primary key; the others nothing.
@@ -694,10 +745,10 @@ export class EmbeddedHistoryStore implements HistoryStore {
     }
   }
 
-  async #write<T extends { id: string; tenantId: string }>(
+  async #write<T>(
     records: readonly T[],
     idKey: (record: T) => string,
-    write: (record: T, index: number, put: (key: string, value: string) => void) => void,
+    write: (record: T, put: (key: string, value: string) => void) => void,
     kind: 'cdr' | 'activity',
     signal: AbortSignal | undefined,
   ): Promise<RecordResult> {
@@ -726,7 +777,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
             continue;
           }
           inserted++;
-          write(records[i] as T, i, put);
+          write(records[i] as T, put);
         }
       } catch (error) {
         await batch.close();

@@ -24,7 +24,7 @@ import { decodeCdr, encodeCdr } from './cdr-codec.js';
 import {
   EmbeddedHistoryStore,
   checkWriteBufferSize,
-  recordNormalizedCdrs,
+  recordEncodedCdrs,
   type LevelDatabase,
 } from './embedded-store.js';
 import { HistoryErrorCode } from './errors.js';
@@ -176,9 +176,12 @@ interface Entry {
   key: string;
   seq: number;
   kind: OutboxRecordKind;
-  /** Normalised when `checked`; otherwise as read from the database. */
-  record: Cdr | Activity | CdrInput | ActivityInput;
-  /** The CDR's stored form (see cdr-codec.ts), when `checked`. */
+  /**
+   * As read from the database unless `checked`; then the normalised
+   * activity, and nothing for a CDR (its `encoded` form is all it needs).
+   */
+  record: Activity | CdrInput | ActivityInput | undefined;
+  /** A checked CDR's stored form (see cdr-codec.ts): what it takes least memory as. */
   encoded: string | undefined;
   /** Validated (normalised) since it was read. */
   checked: boolean;
@@ -196,16 +199,27 @@ interface WriteGroup {
 
 const CDR_DATES = ['startedAt', 'answeredAt', 'endedAt'] as const;
 
-/** An entry for a record just normalised; `key` and `seq` are filled in when it is queued. */
-function newEntry(kind: OutboxRecordKind, record: Cdr | Activity): Entry {
+/** An entry for a CDR just normalised; `key` and `seq` are filled in when it is queued. */
+function cdrEntry(cdr: Cdr): Entry {
   return {
     key: '',
     seq: 0,
-    kind,
-    record,
-    encoded: kind === 'cdr' ? encodeCdr(record as Cdr) : undefined,
+    kind: 'cdr',
+    record: undefined,
+    encoded: encodeCdr(cdr),
     checked: true,
   };
+}
+
+/** An entry for an activity just normalised. */
+function activityEntry(activity: Activity): Entry {
+  return { key: '', seq: 0, kind: 'activity', record: activity, encoded: undefined, checked: true };
+}
+
+/** The record of an entry, as for a {@link DeadLetter}. */
+function recordOf(entry: Entry): CdrInput | ActivityInput {
+  if (entry.record !== undefined) return entry.record;
+  return decodeCdr(entry.encoded as string);
 }
 
 /**
@@ -214,7 +228,7 @@ function newEntry(kind: OutboxRecordKind, record: Cdr | Activity): Entry {
  */
 function entryValue(entry: Entry): string {
   if (entry.encoded !== undefined) return 'c' + entry.encoded;
-  const copy: StoredRecord = { ...entry.record };
+  const copy: StoredRecord = { ...recordOf(entry) };
   for (const field of entry.kind === 'cdr' ? CDR_DATES : (['at'] as const)) {
     const value = copy[field];
     if (value instanceof Date) copy[field] = value.getTime();
@@ -361,7 +375,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
    */
   async recordCdrs(cdrs: readonly CdrInput[], options: OperationOptions = {}): Promise<void> {
     checkArray(cdrs, 'recordCdrs');
-    const entries = cdrs.map((cdr) => newEntry('cdr', normalizeCdr(cdr)));
+    const entries = cdrs.map((cdr) => cdrEntry(normalizeCdr(cdr)));
     await this.#enqueue(entries, options.signal);
   }
 
@@ -371,7 +385,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     options: OperationOptions = {},
   ): Promise<void> {
     checkArray(activities, 'recordActivities');
-    const entries = activities.map((a) => newEntry('activity', normalizeActivity(a)));
+    const entries = activities.map((a) => activityEntry(normalizeActivity(a)));
     await this.#enqueue(entries, options.signal);
   }
 
@@ -393,13 +407,13 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
    */
   prepareCdrs(cdrs: readonly CdrInput[]): PreparedOutboxWrite {
     checkArray(cdrs, 'prepareCdrs');
-    return this.#prepare(cdrs.map((cdr) => newEntry('cdr', normalizeCdr(cdr))));
+    return this.#prepare(cdrs.map((cdr) => cdrEntry(normalizeCdr(cdr))));
   }
 
   /** Prepares activities for the outbox; see {@link HistoryOutbox.prepareCdrs}. */
   prepareActivities(activities: readonly ActivityInput[]): PreparedOutboxWrite {
     checkArray(activities, 'prepareActivities');
-    return this.#prepare(activities.map((a) => newEntry('activity', normalizeActivity(a))));
+    return this.#prepare(activities.map((a) => activityEntry(normalizeActivity(a))));
   }
 
   /**
@@ -443,7 +457,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     return entries.map(([key, value]) => {
       const { entry, error } = JSON.parse(value) as { entry: string; error: string };
       const decoded = decodeEntry(QUEUE + key.slice(DEAD.length), entry);
-      return { seq: decoded.seq, kind: decoded.kind, record: decoded.record, error };
+      return { seq: decoded.seq, kind: decoded.kind, record: recordOf(decoded), error };
     });
   }
 
@@ -687,29 +701,23 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
   }
 
   async #deliver(entries: Entry[], signal: AbortSignal): Promise<void> {
-    const cdrs: Cdr[] = [];
     const encoded: string[] = [];
     const activities: Activity[] = [];
     for (const e of entries) {
       if (!e.checked) {
         // Read back from the database: validate it as any store would.
         if (e.kind === 'cdr') {
-          const cdr = normalizeCdr(e.record as CdrInput);
-          e.encoded = encodeCdr(cdr);
-          e.record = cdr;
+          e.encoded = encodeCdr(normalizeCdr(e.record as CdrInput));
+          e.record = undefined;
         } else {
           e.record = normalizeActivity(e.record as ActivityInput);
         }
         e.checked = true;
       }
-      if (e.kind === 'cdr') {
-        cdrs.push(e.record as Cdr);
-        encoded.push(e.encoded as string);
-      } else {
-        activities.push(e.record as Activity);
-      }
+      if (e.kind === 'cdr') encoded.push(e.encoded as string);
+      else activities.push(e.record as Activity);
     }
-    if (cdrs.length > 0) {
+    if (encoded.length > 0) {
       // The embedded store (unless a subclass changed how it records) takes
       // the records as they are: validated and encoded already.
       const store = this.store;
@@ -717,9 +725,9 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
         store instanceof EmbeddedHistoryStore &&
         store.recordCdrs === EmbeddedHistoryStore.prototype.recordCdrs
       ) {
-        await recordNormalizedCdrs(store, cdrs, encoded, { signal });
+        await recordEncodedCdrs(store, encoded, { signal });
       } else {
-        await this.store.recordCdrs(cdrs, { signal });
+        await store.recordCdrs(encoded.map(decodeCdr), { signal });
       }
     }
     if (activities.length > 0) await this.store.recordActivities(activities, { signal });
@@ -728,9 +736,9 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     for (const e of entries) batch.del(e.key);
     await batch.write();
     this.#removed(entries);
-    if (cdrs.length > 0) {
-      this.#metrics.delivered.inc({ kind: 'cdr' }, cdrs.length);
-      this.emit('delivered', 'cdr', cdrs.length);
+    if (encoded.length > 0) {
+      this.#metrics.delivered.inc({ kind: 'cdr' }, encoded.length);
+      this.emit('delivered', 'cdr', encoded.length);
     }
     if (activities.length > 0) {
       this.#metrics.delivered.inc({ kind: 'activity' }, activities.length);
@@ -742,7 +750,7 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
     const letter: DeadLetter = {
       seq: entry.seq,
       kind: entry.kind,
-      record: entry.record,
+      record: recordOf(entry),
       error: error.message,
     };
     await this.#db.batch([
