@@ -800,6 +800,92 @@ describe('B2bua in-dialog requests', () => {
     await carol.waitForState('hungup');
   });
 
+  for (const withMedia of [false, true]) {
+    it(`attended transfer${withMedia ? ' through the media controller' : ''}: REFER with Replaces joins the two other parties`, async () => {
+      const media = withMedia ? new RecordingMedia() : undefined;
+      const t = setup({ media });
+      const alice = t.agent('alice', '10.0.0.1');
+      const bob = t.phone('bob', '10.0.0.2', true);
+      const carol = t.phone('carol', '10.0.0.3', true);
+      t.route((call) => ({
+        targets: [
+          {
+            uri: call.invite.uri.toString().startsWith('sip:bob@')
+              ? 'sip:bob@10.0.0.2'
+              : 'sip:carol@10.0.0.3',
+          },
+        ],
+        onTransfer: () => undefined,
+      }));
+      await t.start(alice, bob, carol);
+      const toBob = alice.invite({ uri: 'sip:bob@10.0.0.100', body: SDP_B });
+      await toBob.answered();
+      const toCarol = alice.invite({
+        uri: 'sip:carol@10.0.0.100',
+        body: SDP_B.replace('6000', '6002'),
+      });
+      await toCarol.answered();
+      await Promise.all([bob.waitForState('talking'), carol.waitForState('talking')]);
+      const [first, second] = t.bridges as [Bridge, Bridge];
+      const secondEnded = endOf(second);
+      const transferred = new Promise((r) => first.once('transferred', (party) => r(party)));
+      const notified: string[] = [];
+      toBob.delegate = {
+        onNotify: (ctx) => {
+          notified.push(ctx.request.body.toString().trim());
+          return { status: 200 };
+        },
+      };
+      const accepted = await toBob.refer({ replaces: toCarol });
+      expect(accepted.status).toBe(202);
+      expect(await transferred).toBe('caller');
+      expect(await secondEnded).toMatchObject({ reason: 'transferred' });
+      await until(() => toBob.state === 'terminated' && toCarol.state === 'terminated');
+      expect(notified).toEqual(['SIP/2.0 100 Trying', 'SIP/2.0 200 OK']);
+      // Bob and Carol now talk through the first bridge.
+      expect(first.state).toBe('answered');
+      expect(first.aLeg.callId).toBe(carol.received('INVITE')[0]!.callId);
+      expect(bob.state).toBe('talking');
+      expect(carol.state).toBe('talking');
+      const carolReinvite = carol.received('INVITE')[1] as SipRequest;
+      if (media === undefined) {
+        // Each party was pointed at the other.
+        expect(carolReinvite.body.toString()).toContain('m=audio 40000');
+        expect(bob.received('INVITE')).toHaveLength(2);
+      } else {
+        expect(media.ops).toContain('offer b1>b2');
+        expect(media.ops).toContain('answer b2>b1');
+        expect(media.ops).toContain('teardown leg a');
+        expect(bob.received('INVITE')).toHaveLength(1);
+      }
+      await bob.hangup();
+      await carol.waitForState('hungup');
+      expect((await endOf(first)).by).toBe('callee');
+    });
+  }
+
+  it('a REFER with Replaces naming an unknown dialog is a blind transfer', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2', true);
+    const seen: string[] = [];
+    t.route(() => ({
+      targets: [{ uri: 'sip:bob@10.0.0.2' }],
+      onTransfer: ({ referTo }) => {
+        seen.push(referTo);
+        return undefined;
+      },
+    }));
+    await t.start(alice, bob);
+    await alice.call({ uri: 'sip:x@10.0.0.100' });
+    const response = await alice.currentCall!.sendRequest('REFER', {
+      headers: [['Refer-To', '<sip:carol@pbx.test?Replaces=nope%3Bto-tag%3D1%3Bfrom-tag%3D2>']],
+    });
+    expect(response.status).toBe(403);
+    expect(seen).toEqual(['sip:carol@pbx.test']);
+    await alice.hangup();
+  });
+
   it('relays INFO (DTMF) to the other party', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

@@ -130,6 +130,12 @@ export class B2bua extends Service<B2buaEvents> {
       logger,
       outcomes: this.#outcomes,
       retryAfterS: this.#retryAfterS,
+      bridgeOf: (call, except) => {
+        for (const bridge of this.#bridges) {
+          if (bridge !== except && (bridge.aLeg === call || bridge.bLeg === call)) return bridge;
+        }
+        return undefined;
+      },
       bridgeEnded: (bridge) => {
         this.#bridges.delete(bridge);
         if (this.#bySession.get(bridge.sessionId) === bridge) {

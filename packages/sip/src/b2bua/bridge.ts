@@ -135,9 +135,10 @@ export interface BridgeEnd {
   /**
    * `bye` (a party hung up), `canceled` (the caller gave up before the
    * answer), `failed` (every target failed), `hangup` ({@link Bridge.hangup}),
-   * `timeout`, or `error`.
+   * `timeout`, `error`, or `transferred` (an attended transfer joined its
+   * remaining party to another bridge).
    */
-  reason: 'bye' | 'canceled' | 'failed' | 'hangup' | 'timeout' | 'error';
+  reason: 'bye' | 'canceled' | 'failed' | 'hangup' | 'timeout' | 'error' | 'transferred';
   /** The final status, when the bridge was not answered. */
   status?: number | undefined;
   /** How long it was answered, in milliseconds, when it was. */
@@ -167,6 +168,8 @@ export interface BridgeHost {
   readonly outcomes: Counter<'outcome'>;
   readonly retryAfterS: number;
   bridgeEnded(bridge: Bridge): void;
+  /** The bridge (other than `except`) one of whose legs is `call`. */
+  bridgeOf(call: Call, except: Bridge): Bridge | undefined;
 }
 
 interface Side {
@@ -1026,10 +1029,23 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const header = ctx.request.headers.get('refer-to');
     if (header === undefined) return { status: 400, reason: 'Missing Refer-To' };
     let referTo: string;
+    let replaces: string | undefined;
     try {
       const uri = parseNameAddr(header).uri;
       if (!(uri instanceof SipUri) && !(uri instanceof TelUri)) throw new TypeError('not SIP');
-      referTo = uri.toString();
+      if (uri instanceof SipUri) {
+        const entry = Object.entries(uri.headers).find(([n]) => n.toLowerCase() === 'replaces');
+        if (entry !== undefined) {
+          replaces = decodeURIComponent(entry[1]);
+          const bare = uri.clone();
+          bare.headers = {};
+          referTo = bare.toString();
+        } else {
+          referTo = uri.toString();
+        }
+      } else {
+        referTo = uri.toString();
+      }
     } catch {
       return { status: 400, reason: 'Bad Refer-To' };
     }
@@ -1038,6 +1054,18 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     if (this.#transferring || this.#offerPending) return { status: 491 };
     const other = this.#other(side);
     if (other === undefined) return { status: 481 };
+    if (replaces !== undefined) {
+      const joined = this.#findReplaced(side, replaces);
+      if (joined !== undefined) {
+        this.#transferring = true;
+        queueMicrotask(() => {
+          void this.#attendedTransfer(side, other, joined.bridge, joined.call).finally(() => {
+            this.#transferring = false;
+          });
+        });
+        return { status: 202 };
+      }
+    }
     let targets: readonly B2buaTarget[] | undefined;
     this.#transferring = true;
     try {
@@ -1059,6 +1087,129 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       });
     });
     return { status: 202 };
+  }
+
+  /**
+   * RFC 3891 §3: the dialog a Replaces names, seen from our side: our tag is
+   * its to-tag. It must be a leg of another answered bridge, with the same
+   * remote party as the referrer (RFC 3891 §6: only a party of a dialog may
+   * replace it).
+   */
+  #findReplaced(referrer: Side, replaces: string): { bridge: Bridge; call: Call } | undefined {
+    const [callId = '', ...params] = replaces.split(';').map((p) => p.trim());
+    const param = (name: string): string =>
+      params.find((p) => p.toLowerCase().startsWith(`${name}=`))?.slice(name.length + 1) ?? '';
+    const call = this.#host.ua.findCallByDialog(callId, param('to-tag'), param('from-tag'));
+    if (call === undefined || call.state !== 'confirmed') return undefined;
+    const bridge = this.#host.bridgeOf(call, this);
+    if (bridge === undefined || bridge.state !== 'answered') return undefined;
+    const identity = (c: Call): string | undefined => {
+      const uri = c.dialog?.remoteUri.uri;
+      return uri instanceof SipUri ? `${uri.user ?? ''}@${uri.host}`.toLowerCase() : undefined;
+    };
+    const referrerId = identity(referrer.call);
+    if (referrerId === undefined || referrerId !== identity(call)) return undefined;
+    return { bridge, call };
+  }
+
+  /**
+   * Attended transfer: the referrer talks to `stays` here and, through
+   * `bridge`, to another party; it asks us to join the two. The other party
+   * leaves `bridge` (which ends without a BYE to it) and takes the
+   * referrer's place here; both of the referrer's legs get BYE.
+   */
+  async #attendedTransfer(
+    referrer: Side,
+    stays: Side,
+    bridge: Bridge,
+    replacedCall: Call,
+  ): Promise<void> {
+    const notify = (status: number, reason: string, final: boolean): Promise<unknown> =>
+      referrer.call.notifyReferStatus({ status, reason, final }).catch(() => undefined);
+    await notify(100, 'Trying', false);
+    const joining = bridge._handOver(replacedCall);
+    if (joining === undefined || this.#state !== 'answered') {
+      await notify(481, 'Call Does Not Exist', true);
+      return;
+    }
+    const media = this.#host.media;
+    const legId = `b${++this.#legCounter}`;
+    try {
+      const current = stays.call.remoteBody?.toString('utf8');
+      if (current === undefined) throw new TypeError('no session to join');
+      if (media !== undefined) {
+        // The joining party becomes a new leg of this media session; the
+        // relay's ports facing the party that stays do not change.
+        const offer = await media.offer({
+          sessionId: this.sessionId,
+          tenantId: this.#options.tenantId,
+          from: stays.legId,
+          to: legId,
+          sdp: current,
+        });
+        const answer = await joining.reinvite({ body: offer.sdp });
+        await media.answer({
+          sessionId: this.sessionId,
+          tenantId: this.#options.tenantId,
+          from: legId,
+          to: stays.legId,
+          sdp: answer.body.toString('utf8'),
+        });
+      } else {
+        // Without a media controller each party is pointed at the other.
+        const answer = await joining.reinvite({ body: current });
+        await stays.call.reinvite({ body: answer.body });
+      }
+    } catch (error) {
+      this.#host.logger.info({ err: error }, 'attended transfer: the media could not be joined');
+      void joining.bye().catch(() => undefined);
+      await notify(500, 'Server Internal Error', true);
+      return;
+    }
+    const oldLeg = referrer.legId;
+    referrer.detach();
+    const replacement: Side = {
+      call: joining,
+      legId,
+      party: referrer.party,
+      detach: () => undefined,
+    };
+    if (referrer === this.#caller) this.#caller = replacement;
+    else this.#callee = replacement;
+    this.#attachSide(replacement);
+    this.#wireSide(replacement);
+    if (media !== undefined) {
+      await media
+        .teardown({ sessionId: this.sessionId, leg: oldLeg, reason: 'transfer' })
+        .catch(() => undefined);
+    }
+    await notify(200, 'OK', true);
+    void referrer.call.bye().catch(() => undefined);
+    this.emit('transferred', referrer.party, {
+      uri: replacedCall.dialog?.remoteUri.uri.toString() ?? '',
+    });
+  }
+
+  /**
+   * @internal Attended transfer from another bridge: `call` (the referrer's
+   * leg here) is replaced. Gives up the other party's call (no BYE to it),
+   * ends `call` with BYE and ends this bridge as `transferred`.
+   */
+  _handOver(call: Call): Call | undefined {
+    if (this.#state !== 'answered' || this.#finishing) return undefined;
+    const callee = this.#callee;
+    if (callee === undefined) return undefined;
+    const leaving =
+      this.#caller.call === call ? this.#caller : callee.call === call ? callee : undefined;
+    if (leaving === undefined) return undefined;
+    const other = leaving === this.#caller ? callee : this.#caller;
+    this.#finishing = true;
+    other.detach();
+    other.call.delegate = {};
+    // RFC 3891 §3: the replaced dialog is ended with BYE.
+    void leaving.call.bye().catch(() => undefined);
+    void this.#finish({ by: 'local', reason: 'transferred' });
+    return other.call;
   }
 
   async #transfer(referrer: Side, stays: Side, targets: readonly B2buaTarget[]): Promise<void> {
