@@ -3,9 +3,13 @@
 // running in-band DTMF detection on what it receives, all paced by one
 // shared MediaClock.
 import { MediaClock, MediaLeg, PortAllocator, RtpEndpoint } from '../src/index.js';
+import { loopStats } from './loop-stats.js';
 
 const mediaClock = new MediaClock();
-const allocator = new PortAllocator({ address: '127.0.0.1' });
+// Ports from a range, as in production: a leg then connect()s its socket to
+// the peer it latched onto (cheaper sends than to an address each time).
+const allocator = new PortAllocator({ address: '127.0.0.1', minPort: 40000, maxPort: 59999 });
+const stats = loopStats();
 let endpoints: RtpEndpoint[] = [];
 let digits = 0;
 let lateAtMark = 0;
@@ -50,6 +54,7 @@ process.on('message', (raw: unknown) => {
       ticks = 0;
       digits = 0;
       cpuMark = process.cpuUsage();
+      stats.start();
     } else if (m.type === 'teardown') {
       const cpu = process.cpuUsage(cpuMark);
       const late = mediaClock.lateTicks - lateAtMark;
@@ -61,6 +66,7 @@ process.on('message', (raw: unknown) => {
         ticks,
         digits,
         cpuUs: cpu.user + cpu.system,
+        ...stats.stop(),
       };
       for (const e of endpoints) e.close();
       endpoints = [];
@@ -71,4 +77,6 @@ process.on('message', (raw: unknown) => {
     }
   })();
 });
+// Exit with the harness (never linger as a real-time process).
+process.on('disconnect', () => process.exit(1));
 process.send?.({ type: 'started' });

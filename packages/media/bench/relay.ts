@@ -30,14 +30,24 @@
 // even niced process waits milliseconds for its core there — or `none`), RELAY_WORKER=minimal to measure
 // the floor (a bare `dgram` relay, minimal-relay-worker.ts) in place of the
 // InProcessMediaController, KEEP_GOING=1 to run every step even after one fails.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import {
+  cGenerator,
+  GENERATOR,
+  GENERATOR_CORE,
+  HAS_TASKSET,
+  nextMessage,
+  pinned,
+  raise,
+  SUT_CORE,
+  udpDrops,
+  watchdog,
+  type Generator,
+} from './harness.js';
 
 const STEPS = (process.env.STEPS ?? '250,500,750,1000,1250,1500').split(',').map(Number);
 const STEP_SECONDS = Number(process.env.STEP_SECONDS ?? 4);
@@ -47,36 +57,8 @@ const WITH_RTPENGINE = process.env.RTPENGINE !== '0';
 const MINIMAL = process.env.RELAY_WORKER === 'minimal';
 const KEEP_GOING = process.env.KEEP_GOING === '1';
 const WORKER_NODE_ARGS = (process.env.WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-const HAS_TASKSET = spawnSync('which', ['taskset']).status === 0;
-const HAS_CC = spawnSync('which', ['cc']).status === 0;
-const GENERATOR = process.env.GENERATOR ?? (HAS_CC ? 'c' : 'node');
-const PRIORITY =
-  process.env.PRIORITY ??
-  (process.getuid?.() === 0 && spawnSync('which', ['chrt']).status === 0 ? 'fifo' : 'none');
-const RELAY_CORE = 0;
-const GENERATOR_CORE = 1;
-
-/** What the generator measured in one step. */
-interface GeneratorResult {
-  sent: number;
-  received: number;
-  p50LatencyMs: number;
-  p99LatencyMs: number;
-  maxLatencyMs: number;
-  /** How late the generator sent its 1–2 ms slots (its own lag). */
-  generatorLagP99Ms: number;
-  generatorLagMaxMs: number;
-  generatorCpuPercent: number;
-}
-
-interface Generator {
-  readonly name: string;
-  readonly portA: number;
-  readonly portB: number;
-  /** Sends to `ports` for WARMUP_MS + STEP_SECONDS; calls `onMeasuring` when measuring starts. */
-  run(ports: [toA: number, toB: number][], onMeasuring: () => void): Promise<GeneratorResult>;
-  close(): Promise<void>;
-}
+const RELAY_CORE = SUT_CORE;
+const TIMING = { warmupMs: WARMUP_MS, measureMs: STEP_SECONDS * 1000, drainMs: DRAIN_MS };
 
 /** What the system under test reports about the measuring window. */
 interface TargetSample {
@@ -126,147 +108,7 @@ function bindSocket(port = 0): Promise<Socket> {
   return new Promise((resolve) => s.bind(port, '127.0.0.1', () => resolve(s)));
 }
 
-/** Spawns `command` pinned to `core` (taskset), optionally at real-time priority. */
-function pinned(
-  core: number,
-  command: string,
-  args: string[],
-  stdio: 'ipc' | 'pipe' | 'quiet',
-  realtime = false,
-): ChildProcess {
-  const prefix: string[] = [];
-  if (realtime) prefix.push('chrt', '-f', '10');
-  if (HAS_TASKSET) prefix.push('taskset', '-c', String(core));
-  const [file, ...rest] = [...prefix, command, ...args] as [string, ...string[]];
-  const child = spawn(file, rest, {
-    stdio:
-      stdio === 'ipc'
-        ? ['ignore', 'inherit', 'inherit', 'ipc']
-        : stdio === 'pipe'
-          ? ['pipe', 'pipe', 'inherit']
-          : ['ignore', 'ignore', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-/**
- * Raises a running system under test to SCHED_FIFO (PRIORITY=fifo): only its
- * main thread (`allThreads` false: Node's helper threads, and the transpiler
- * process tsx starts, stay normal — a real-time thread spinning for one of
- * them on the same core would wait forever), or every thread (rtpengine's
- * worker, poller and timer threads). The kernel keeps 5 % of the core for
- * everything else (kernel.sched_rt_runtime_us).
- */
-function raise(pid: number, allThreads: boolean): void {
-  if (PRIORITY !== 'fifo') return;
-  const r = spawnSync('chrt', [...(allThreads ? ['-a'] : []), '-f', '-p', '10', String(pid)]);
-  if (r.status !== 0) console.error(`chrt failed: ${r.stderr.toString().trim()}`);
-}
-
-const children = new Set<ChildProcess>();
-/** Kills every child and exits when a step hangs (a starved or stuck process). */
-function watchdog(ms: number): { [Symbol.dispose](): void } {
-  const timer = setTimeout(() => {
-    console.error(`bench:media-relay: a step took over ${ms} ms; killing the processes`);
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(2);
-  }, ms);
-  return { [Symbol.dispose]: () => clearTimeout(timer) };
-}
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = (m: { type: string }) => {
-      if (m.type !== type) return;
-      child.off('message', on);
-      child.off('exit', onExit);
-      resolve(m as T);
-    };
-    const onExit = (code: number | null) => {
-      child.off('message', on);
-      reject(new Error(`the relay process exited (${code}) before '${type}'`));
-    };
-    child.on('message', on);
-    child.once('exit', onExit);
-  });
-}
-
-/** Datagrams the kernel dropped at the UDP sockets bound to `ports` (127.0.0.1), from /proc/net/udp. */
-function udpDrops(ports: Set<number>): number {
-  let text: string;
-  try {
-    text = readFileSync('/proc/net/udp', 'utf8');
-  } catch {
-    return NaN;
-  }
-  let drops = 0;
-  for (const line of text.split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    const local = fields[1];
-    if (local === undefined || fields.length < 13) continue;
-    const port = parseInt(local.slice(local.indexOf(':') + 1), 16);
-    if (ports.has(port)) drops += Number(fields[12]);
-  }
-  return drops;
-}
-
 // --- generators ---
-
-async function cGenerator(): Promise<Generator> {
-  const source = fileURLToPath(new URL('./rtp-load.c', import.meta.url));
-  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
-  const binary = join(tmpdir(), `voxmesh-rtp-load-${hash}`);
-  if (!existsSync(binary)) {
-    const cc = spawnSync('cc', ['-O2', '-o', binary, source], { stdio: 'inherit' });
-    if (cc.status !== 0) throw new Error('could not compile rtp-load.c (set GENERATOR=node)');
-  }
-  const child = pinned(GENERATOR_CORE, binary, [], 'pipe', PRIORITY === 'fifo');
-  const lines = createInterface({ input: child.stdout! });
-  const queue: string[] = [];
-  const waiters: { resolve(line: string): void; reject(error: Error): void }[] = [];
-  lines.on('line', (line) => {
-    const w = waiters.shift();
-    if (w) w.resolve(line);
-    else queue.push(line);
-  });
-  child.once('exit', (code) => {
-    for (const w of waiters.splice(0)) w.reject(new Error(`rtp-load exited (${code})`));
-  });
-  const nextLine = () =>
-    new Promise<string>((resolve, reject) => {
-      const queued = queue.shift();
-      if (queued !== undefined) resolve(queued);
-      else if (child.exitCode !== null) reject(new Error(`rtp-load exited (${child.exitCode})`));
-      else waiters.push({ resolve, reject });
-    });
-  const [, a, b] = (await nextLine()).split(' ');
-  return {
-    name: 'rtp-load (C, sendmmsg/recvmmsg)',
-    portA: Number(a),
-    portB: Number(b),
-    async run(ports, onMeasuring) {
-      child.stdin!.write(
-        `run ${ports.length} ${WARMUP_MS} ${STEP_SECONDS * 1000} ${DRAIN_MS}\n` +
-          ports.map(([x, y]) => `${x} ${y}\n`).join(''),
-      );
-      const timer = setTimeout(onMeasuring, WARMUP_MS);
-      try {
-        return JSON.parse(await nextLine()) as GeneratorResult;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    async close() {
-      child.stdin!.end('exit\n');
-      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
 
 /**
  * The generator in this process: one send per packet on two sockets (peer A
@@ -281,7 +123,7 @@ async function nodeGenerator(): Promise<Generator> {
     name: 'node dgram (this process)',
     portA: a.address().port,
     portB: b.address().port,
-    async run(ports, onMeasuring) {
+    async run(ports, _timing, onMeasuring) {
       const latencies: number[] = [];
       const lags: number[] = [];
       let received = 0;
@@ -595,7 +437,7 @@ async function runStep(target: Target, generator: Generator, calls: number): Pro
   const generatorPorts = new Set([generator.portA, generator.portB]);
   const relayDrops0 = udpDrops(relayPorts);
   const generatorDrops0 = udpDrops(generatorPorts);
-  const g = await generator.run(ports, () => {
+  const g = await generator.run(ports, TIMING, () => {
     target.mark();
   });
   const sample = await target.sample();

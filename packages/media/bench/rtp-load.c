@@ -15,8 +15,9 @@
  *
  * Protocol on stdin/stdout (one line each):
  *   out: "ports <portA> <portB>"             (the two sockets peers A and B use)
- *   in:  "run <calls> <warmupMs> <measureMs> <drainMs>" then <calls> lines
- *        "<relayPortForA> <relayPortForB>"   (where A's and B's packets go)
+ *   in:  "run <calls> <warmupMs> <measureMs> <drainMs> [tone]" then <calls>
+ *        lines "<relayPortForA> <relayPortForB>" (where A's and B's packets
+ *        go; 0: that side sends nothing)
  *   out: one JSON object of results
  *   in:  "exit"
  *
@@ -45,6 +46,40 @@
 #define MAGIC 0x766d6231u
 
 static uint32_t lat_hist[BUCKETS];
+/* Tone mode (bench:media-ivr): the payload is audio — every 100 frames (2 s)
+ * an in-band DTMF '5' (770 + 1336 Hz) for 5 frames, silence otherwise — and
+ * every datagram of 172 bytes that comes back counts as received. */
+static int tone_mode;
+static int counting;
+static unsigned char tone_frames[5][160];
+static uint64_t digits_sent;
+
+/* G.711 µ-law (ITU-T G.711, the usual segment search with a bias of 0x84). */
+static unsigned char ulaw(int s) {
+  int sign = 0;
+  if (s < 0) {
+    sign = 0x80;
+    s = -s;
+  }
+  if (s > 32635) s = 32635;
+  s += 0x84;
+  int exp = 7;
+  for (int mask = 0x4000; (s & mask) == 0 && exp > 0; exp--, mask >>= 1) {
+  }
+  int mant = (s >> (exp + 3)) & 0x0f;
+  return (unsigned char)~(sign | (exp << 4) | mant);
+}
+
+static void make_tone(void) {
+  for (int f = 0; f < 5; f++)
+    for (int i = 0; i < 160; i++) {
+      double t = (f * 160 + i) / 8000.0;
+      tone_frames[f][i] =
+          ulaw((int)(7000 * (__builtin_sin(2 * 3.14159265358979 * 770 * t) +
+                             __builtin_sin(2 * 3.14159265358979 * 1336 * t))));
+    }
+}
+
 static uint32_t lag_hist[BUCKETS];
 
 static int64_t now_ns(clockid_t clock) {
@@ -155,6 +190,10 @@ static void drain(struct state *s, int side) {
         s->foreign++;
         continue;
       }
+      if (tone_mode) {
+        if (counting) s->received++;
+        continue;
+      }
       memcpy(&magic, p + 12, 4);
       if (magic != MAGIC) {
         s->foreign++;
@@ -180,7 +219,8 @@ static void flush(struct state *s, int side, struct mmsghdr *msgs, unsigned char
                   int n, int measuring) {
   /* One stamp per batch, taken right before it goes out. */
   int64_t stamp = now_ns(CLOCK_REALTIME);
-  for (int i = 0; i < n; i++) memcpy(pkts[i] + 20, &stamp, 8);
+  if (!tone_mode)
+    for (int i = 0; i < n; i++) memcpy(pkts[i] + 20, &stamp, 8);
   int done = 0, waits = 0;
   while (done < n) {
     int r = sendmmsg(s->fd[side], msgs + done, (unsigned)(n - done), 0);
@@ -201,7 +241,7 @@ static void flush(struct state *s, int side, struct mmsghdr *msgs, unsigned char
   if (measuring) s->sent += (uint64_t)n;
 }
 
-static void send_slot(struct state *s, long slot, int measuring) {
+static void send_slot(struct state *s, long slot, int measuring, int count_digits) {
   static unsigned char pkts[BATCH][PACKET];
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
@@ -209,6 +249,7 @@ static void send_slot(struct state *s, long slot, int measuring) {
   for (int side = 0; side < 2; side++) {
     int n = 0;
     for (int call = (int)(slot % SLOTS); call < s->calls; call += SLOTS) {
+      if (s->dest[side][call].sin_port == 0) continue; /* nothing to send this way */
       unsigned char *p = pkts[n];
       memset(p, 0xff, PACKET);
       p[0] = 0x80;
@@ -218,9 +259,15 @@ static void send_slot(struct state *s, long slot, int measuring) {
       uint32_t ts = (uint32_t)seq * 160, ssrc = 0x10000u + (uint32_t)call * 2 + side;
       p[4] = ts >> 24, p[5] = ts >> 16, p[6] = ts >> 8, p[7] = ts;
       p[8] = ssrc >> 24, p[9] = ssrc >> 16, p[10] = ssrc >> 8, p[11] = ssrc;
-      uint32_t magic = MAGIC;
-      memcpy(p + 12, &magic, 4);
-      p[16] = (unsigned char)measuring;
+      if (tone_mode) {
+        int frame = seq % 100;
+        if (frame < 5) memcpy(p + 12, tone_frames[frame], 160);
+        if (frame == 0 && count_digits) digits_sent++;
+      } else {
+        uint32_t magic = MAGIC;
+        memcpy(p + 12, &magic, 4);
+        p[16] = (unsigned char)measuring;
+      }
       iov[n].iov_base = p;
       iov[n].iov_len = PACKET;
       memset(&msgs[n].msg_hdr, 0, sizeof msgs[n].msg_hdr);
@@ -241,6 +288,8 @@ static void run(struct state *s, long warmup_ms, long measure_ms, long drain_ms)
   memset(lat_hist, 0, sizeof lat_hist);
   memset(lag_hist, 0, sizeof lag_hist);
   s->sent = s->received = s->foreign = s->send_errors = 0;
+  digits_sent = 0;
+  counting = 0;
   s->lat_total = s->lag_total = 0;
   s->lat_max_ns = s->lag_max_ns = 0;
   s->overflow_seen[0] = s->overflow_seen[1] = 0;
@@ -256,6 +305,7 @@ static void run(struct state *s, long warmup_ms, long measure_ms, long drain_ms)
     int measuring = now >= measure_from;
     if (measuring && !measuring_started) {
       measuring_started = 1;
+      counting = 1;
       cpu_start = cpu_us();
     }
     long due = (long)((now - start) / 1000000);
@@ -268,7 +318,8 @@ static void run(struct state *s, long warmup_ms, long measure_ms, long drain_ms)
         s->lag_total++;
         if (lag > s->lag_max_ns) s->lag_max_ns = lag;
       }
-      send_slot(s, next_slot, measuring);
+      /* A digit counts when its 5 frames and 300 ms to detect it fit before the end. */
+      send_slot(s, next_slot, measuring, measuring && start + next_slot * 1000000 + 400000000 < stop);
     }
     drain(s, 0);
     drain(s, 1);
@@ -292,23 +343,26 @@ static void run(struct state *s, long warmup_ms, long measure_ms, long drain_ms)
   }
   drain(s, 0);
   drain(s, 1);
+  counting = 0;
   double measured_s = (double)(wall_end - measure_from) / 1e9;
   printf("{\"sent\":%llu,\"received\":%llu,\"foreign\":%llu,"
          "\"p50LatencyMs\":%.3f,\"p99LatencyMs\":%.3f,\"maxLatencyMs\":%.3f,"
          "\"generatorLagP99Ms\":%.3f,\"generatorLagMaxMs\":%.3f,"
-         "\"generatorCpuPercent\":%.1f,\"generatorDrops\":%u,\"sendErrors\":%llu}\n",
+         "\"generatorCpuPercent\":%.1f,\"generatorDrops\":%u,\"sendErrors\":%llu,"
+         "\"digitsSent\":%llu}\n",
          (unsigned long long)s->sent, (unsigned long long)s->received,
          (unsigned long long)s->foreign, percentile(lat_hist, s->lat_total, 0.5),
          percentile(lat_hist, s->lat_total, 0.99), s->lat_max_ns / 1e6,
          percentile(lag_hist, s->lag_total, 0.99), s->lag_max_ns / 1e6,
          measured_s > 0 ? (double)(cpu_end - cpu_start) / 1e4 / measured_s : 0,
          (s->overflow_now[0] - s->overflow_start[0]) + (s->overflow_now[1] - s->overflow_start[1]),
-         (unsigned long long)s->send_errors);
+         (unsigned long long)s->send_errors, (unsigned long long)digits_sent);
   fflush(stdout);
 }
 
 int main(void) {
   struct state s = {0};
+  make_tone();
   s.fd[0] = open_socket();
   s.fd[1] = open_socket();
   printf("ports %d %d\n", port_of(s.fd[0]), port_of(s.fd[1]));
@@ -318,11 +372,13 @@ int main(void) {
     int calls;
     long warmup, measure, drain_ms;
     if (strncmp(line, "exit", 4) == 0) break;
-    if (sscanf(line, "run %d %ld %ld %ld", &calls, &warmup, &measure, &drain_ms) != 4 ||
-        calls <= 0) {
+    char mode[16] = "";
+    int fields = sscanf(line, "run %d %ld %ld %ld %15s", &calls, &warmup, &measure, &drain_ms, mode);
+    if (fields < 4 || calls <= 0) {
       fprintf(stderr, "rtp-load: bad command: %s", line);
       return 2;
     }
+    tone_mode = strcmp(mode, "tone") == 0;
     s.calls = calls;
     s.dest[0] = calloc((size_t)calls, sizeof(struct sockaddr_in));
     s.dest[1] = calloc((size_t)calls, sizeof(struct sockaddr_in));

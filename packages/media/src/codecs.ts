@@ -5,7 +5,18 @@
  * @module
  */
 
-import { decodeAlaw, decodeL16, decodeUlaw, encodeAlaw, encodeL16, encodeUlaw } from './g711.js';
+import {
+  ALAW_TO_LINEAR,
+  decodeAlaw,
+  decodeL16,
+  decodeUlaw,
+  encodeAlaw,
+  encodeL16,
+  encodeUlaw,
+  LINEAR_TO_ALAW,
+  LINEAR_TO_ULAW,
+  ULAW_TO_LINEAR,
+} from './g711.js';
 
 /** A codec name the media plane can encode and decode. */
 export type AudioCodecName = 'PCMU' | 'PCMA' | 'L16';
@@ -77,6 +88,61 @@ export function decodeAudio(codec: AudioCodecName, payload: Uint8Array): Int16Ar
     case 'L16':
       return decodeL16(payload);
   }
+}
+
+/**
+ * Encodes `samples` into `target` from `offset` (which must have room for
+ * them); returns the bytes written. No allocation: for per-frame paths.
+ */
+export function encodeAudioInto(
+  codec: AudioCodecName,
+  samples: Int16Array,
+  target: Uint8Array,
+  offset: number,
+): number {
+  const n = samples.length;
+  if (codec === 'L16') {
+    for (let i = 0; i < n; i++) {
+      const s = samples[i] as number;
+      target[offset + i * 2] = (s >> 8) & 0xff;
+      target[offset + i * 2 + 1] = s & 0xff;
+    }
+    return n * 2;
+  }
+  const table = codec === 'PCMU' ? LINEAR_TO_ULAW : LINEAR_TO_ALAW;
+  for (let i = 0; i < n; i++) target[offset + i] = table[(samples[i] as number) & 0xffff] as number;
+  return n;
+}
+
+/**
+ * Decodes the payload bytes `source[start..end)` of `codec` into `out`
+ * (which must have room for them); returns the samples written. No
+ * allocation: for per-packet paths.
+ */
+export function decodeAudioInto(
+  codec: AudioCodecName,
+  source: Uint8Array,
+  start: number,
+  end: number,
+  out: Int16Array,
+): number {
+  if (codec === 'L16') {
+    const n = (end - start) >> 1;
+    for (let i = 0; i < n; i++) {
+      const v = ((source[start + i * 2] as number) << 8) | (source[start + i * 2 + 1] as number);
+      out[i] = v >= 32768 ? v - 65536 : v;
+    }
+    return n;
+  }
+  const table = codec === 'PCMU' ? ULAW_TO_LINEAR : ALAW_TO_LINEAR;
+  const n = end - start;
+  for (let i = 0; i < n; i++) out[i] = table[source[start + i] as number] as number;
+  return n;
+}
+
+/** Samples in `bytes` payload bytes of `codec`. */
+export function samplesIn(codec: AudioCodecName, bytes: number): number {
+  return codec === 'L16' ? bytes >> 1 : bytes;
 }
 
 /** Bytes per sample of `codec` (G.711: 1, L16: 2). */

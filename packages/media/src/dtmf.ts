@@ -236,6 +236,7 @@ export class GoertzelDetector {
   readonly #minBlocks: number;
   readonly #coeffs: Float64Array;
   readonly #buffer: Float64Array;
+  readonly #power = new Float64Array(8);
   #filled = 0;
   #candidate: string | undefined;
   #candidateBlocks = 0;
@@ -282,7 +283,7 @@ export class GoertzelDetector {
     for (let i = 0; i < n; i++) energy += (x[i] as number) * (x[i] as number);
     // Below about −45 dBFS: silence.
     if (energy / n < 2000) return undefined;
-    const power = new Float64Array(8);
+    const power = this.#power;
     for (let k = 0; k < 8; k++) {
       const c = this.#coeffs[k] as number;
       let s1 = 0;
@@ -294,17 +295,18 @@ export class GoertzelDetector {
       }
       power[k] = s1 * s1 + s2 * s2 - c * s1 * s2;
     }
-    const best = (from: number): [number, number, number] => {
-      let i1 = from;
-      for (let k = from; k < from + 4; k++)
-        if ((power[k] as number) > (power[i1] as number)) i1 = k;
-      let second = 0;
-      for (let k = from; k < from + 4; k++)
-        if (k !== i1) second = Math.max(second, power[k] as number);
-      return [i1 - from, power[i1] as number, second];
-    };
-    const [row, rowPower, rowSecond] = best(0);
-    const [col, colPower, colSecond] = best(4);
+    // The strongest row (0–3) and column (4–7) tone, and the runner-up of each group.
+    let row = 0;
+    for (let k = 1; k < 4; k++) if ((power[k] as number) > (power[row] as number)) row = k;
+    let col = 4;
+    for (let k = 5; k < 8; k++) if ((power[k] as number) > (power[col] as number)) col = k;
+    let rowSecond = 0;
+    let colSecond = 0;
+    for (let k = 0; k < 4; k++) if (k !== row) rowSecond = Math.max(rowSecond, power[k] as number);
+    for (let k = 4; k < 8; k++) if (k !== col) colSecond = Math.max(colSecond, power[k] as number);
+    const rowPower = power[row] as number;
+    const colPower = power[col] as number;
+    col -= 4;
     // A pure tone of amplitude A gives power (A·n/2)² against block energy n·A²/2:
     // the ratio is n/2. Two equal tones: n/4 each. Demand a large share of that.
     const share = (rowPower + colPower) / (energy * (n / 2));

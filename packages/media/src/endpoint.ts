@@ -9,12 +9,26 @@
  */
 
 import { TypedEventEmitter, type DtmfEvent } from '@voxmesh/core';
-import { encodeAudio, decodeAudio, type AudioCodecName } from './codecs.js';
+import {
+  bytesPerSample,
+  decodeAudioInto,
+  encodeAudioInto,
+  samplesIn,
+  type AudioCodecName,
+} from './codecs.js';
 import { GoertzelDetector, Rfc4733Receiver, telephoneEventPackets } from './dtmf.js';
 import type { MediaAddress, MediaLeg } from './leg.js';
 import type { MediaClock } from './media-clock.js';
 import { Player, type PlayOptions, type PlayResult, type PromptSource } from './player.js';
-import { encodeRtp, rtpPayloadLength, rtpPayloadType, rtpTimestamp } from './rtp.js';
+import {
+  encodeRtp,
+  rtpPayloadLength,
+  rtpPayloadType,
+  rtpTimestamp,
+  setRtpSequence,
+  setRtpSsrc,
+  setRtpTimestamp,
+} from './rtp.js';
 
 /** Events of an {@link RtpEndpoint}. */
 export interface RtpEndpointEvents {
@@ -149,33 +163,47 @@ export class RtpEndpoint extends TypedEventEmitter<RtpEndpointEvents> {
   }
 
   #sendFrame(frame: Int16Array): void {
-    const payload = encodeAudio(this.#codec, frame);
-    this.leg.send(
-      encodeRtp({
-        payloadType: this.#pt,
-        marker: this.#marker,
-        sequenceNumber: this.#seq,
-        timestamp: this.#ts,
-        ssrc: this.#ssrc,
-        payload,
-      }),
-    );
+    // The packet is built in one pooled buffer (the payload encoded straight
+    // into it): no per-frame ArrayBuffer. A fresh buffer each time, as a send
+    // may still be queued when the next frame is built.
+    const packet = Buffer.allocUnsafe(12 + frame.length * bytesPerSample(this.#codec));
+    packet[0] = 0x80;
+    packet[1] = (this.#marker ? 0x80 : 0) | (this.#pt & 0x7f);
+    setRtpSequence(packet, this.#seq);
+    setRtpTimestamp(packet, this.#ts);
+    setRtpSsrc(packet, this.#ssrc);
+    encodeAudioInto(this.#codec, frame, packet, 12);
+    this.leg.send(packet);
     this.#marker = false;
     this.#seq = (this.#seq + 1) & 0xffff;
     this.#ts = (this.#ts + frame.length) >>> 0;
   }
 
+  /** Decoded samples of the last packet, reused while nobody listens to `audio`. */
+  #scratch = new Int16Array(160);
+
   #receive(packet: Buffer, offset: number): void {
     const pt = rtpPayloadType(packet);
-    const payload = packet.subarray(offset, offset + rtpPayloadLength(packet, offset));
+    const end = offset + rtpPayloadLength(packet, offset);
     if (pt === this.#tePt) {
-      for (const e of this.#rfc4733.push(rtpTimestamp(packet), payload)) this.#digit(e);
+      for (const e of this.#rfc4733.push(rtpTimestamp(packet), packet.subarray(offset, end)))
+        this.#digit(e);
       return;
     }
     if (pt !== this.#pt) return;
-    const samples = decodeAudio(this.#codec, payload);
+    const listening = this.listenerCount('audio') > 0;
+    if (!listening && this.#inband === undefined) return;
+    const n = samplesIn(this.#codec, end - offset);
+    // `audio` listeners may keep what they get: they get their own array.
+    let samples: Int16Array;
+    if (listening) samples = new Int16Array(n);
+    else {
+      if (this.#scratch.length !== n) this.#scratch = new Int16Array(n);
+      samples = this.#scratch;
+    }
+    decodeAudioInto(this.#codec, packet, offset, end, samples);
     if (this.#inband) for (const e of this.#inband.push(samples)) this.#digit(e);
-    if (this.listenerCount('audio') > 0) this.emit('audio', samples);
+    if (listening) this.emit('audio', samples);
   }
 
   #digit(event: DtmfEvent): void {

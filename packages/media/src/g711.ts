@@ -63,8 +63,10 @@ function alawDecodeSample(code: number): number {
 export const ULAW_TO_LINEAR: Int16Array = new Int16Array(256);
 /** A-law code → linear sample. */
 export const ALAW_TO_LINEAR: Int16Array = new Int16Array(256);
-const LINEAR_TO_ULAW = new Uint8Array(65536);
-const LINEAR_TO_ALAW = new Uint8Array(65536);
+/** Linear sample (as an unsigned 16-bit index) → µ-law code. */
+export const LINEAR_TO_ULAW: Uint8Array = new Uint8Array(65536);
+/** Linear sample (as an unsigned 16-bit index) → A-law code. */
+export const LINEAR_TO_ALAW: Uint8Array = new Uint8Array(65536);
 /** µ-law code → A-law code (through the linear value). */
 export const ULAW_TO_ALAW: Uint8Array = new Uint8Array(256);
 /** A-law code → µ-law code (through the linear value). */

@@ -159,8 +159,9 @@ export class Player {
     let n = 0;
     while (n < FRAME_SAMPLES) {
       const take = Math.min(FRAME_SAMPLES - n, p.samples.length - p.position);
+      // Copied sample by sample: no subarray view per frame.
+      for (let i = 0; i < take; i++) frame[n + i] = p.samples[p.position + i] as number;
       if (take > 0) {
-        frame.set(p.samples.subarray(p.position, p.position + take), n);
         n += take;
         p.position += take;
       }

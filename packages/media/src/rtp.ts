@@ -207,7 +207,8 @@ export function encodeRtp(packet: RtpPacket): Buffer {
   const padding = packet.padding ?? 0;
   if (padding < 0 || padding > 255) throw new RangeError('RTP padding must be 0–255 bytes');
   const headerLength = RTP_HEADER_LENGTH + csrcs.length * 4 + (ext ? 4 + ext.data.length : 0);
-  const buf = Buffer.alloc(headerLength + packet.payload.length + padding);
+  // From Node's buffer pool (no ArrayBuffer per packet); every byte is written below.
+  const buf = Buffer.allocUnsafe(headerLength + packet.payload.length + padding);
   buf[0] = 0x80 | (padding ? 0x20 : 0) | (ext ? 0x10 : 0) | csrcs.length;
   buf[1] = (packet.marker ? 0x80 : 0) | (packet.payloadType & 0x7f);
   setRtpSequence(buf, packet.sequenceNumber);
@@ -225,6 +226,9 @@ export function encodeRtp(packet: RtpPacket): Buffer {
     at += 4 + ext.data.length;
   }
   buf.set(packet.payload, at);
-  if (padding) buf[buf.length - 1] = padding;
+  if (padding) {
+    buf.fill(0, at + packet.payload.length, buf.length - 1);
+    buf[buf.length - 1] = padding;
+  }
   return buf;
 }
