@@ -1,7 +1,7 @@
 // bench:sip-cps: calls per second through the B2BUA, against Kamailio in the
 // same harness and the same run. Ends with one JSON line.
 //
-// Method (RFC 7501 terms, RFC 7502 §4 procedure):
+// Method (RFC 7501 terms, RFC 7502 style of search):
 // - System under test (SUT), each in its own process on 127.0.0.1 UDP:
 //   1. Kamailio 5.6 (Debian), a transaction-stateful proxy (tm, sl, rr,
 //      maxfwd; Record-Route on INVITE, every request relayed to the uas;
@@ -15,6 +15,8 @@
 //   (no timeouts, no error responses). A stray 180 after the 200 (Kamailio's
 //   two workers can reorder them) is ignored as a phone would, not counted as
 //   a failure (SIPp -default_behaviors all,-abortunexp).
+// - Warm-up: 200 calls at 50/s go through each SUT first, uncounted (the
+//   B2BUA's JIT starts cold; Kamailio gets the same).
 // - Search: R starts at `startRate` and doubles until a step fails, then the
 //   bracket is bisected to 10 % or until the time budget runs out; the result
 //   is the highest rate with 0 failed calls. Setup latency is SIPp's
@@ -24,7 +26,9 @@
 //   (-d long); RSS and heap are read (after a forced GC) before and while
 //   they are all up; the difference is divided per 1,000 dialogs (every
 //   bridged call is two dialogs: the A leg and the B leg). The calls then
-//   end normally and the process must be back to zero calls.
+//   end normally and the process must be back to zero calls; heapAfterMb is
+//   read right after (completed transactions still held, RFC 3261 Timer J)
+//   and can be compared with heapBeforeMb.
 // - Both SIPp instances and the SUT share the machine's cores: the figures
 //   are for the whole loop on one machine, as in the Kamailio reference.
 //
