@@ -5,12 +5,14 @@
 // - the channel plays a sox-made 1 kHz WAV; the far end records it: 1000 ± 5 Hz, 2 s ± 50 ms;
 // - the far end sends RFC 4733 digits "19#": collectDigits() returns each exactly once;
 // - the far end sends a 3 s tone: record() writes a WAV of 3 s ± 100 ms into a memory sink.
+// - core's IvrRuntime runs a flow on the channel: menu, 9 pressed (RFC 4733), a 3 s voicemail.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IvrRuntime, type IvrFlow } from '@voxmesh/core';
 import {
   InProcessMediaController,
   MediaClock,
@@ -138,7 +140,12 @@ afterAll(async () => {
 });
 
 /** The far end calls in with an RtpEndpoint (PCMU, telephone-event 101); the channel answers. */
-async function call(options: { recordings?: Map<string, MemorySink> } = {}) {
+async function call(
+  options: {
+    recordings?: Map<string, MemorySink>;
+    prompts?: ConstructorParameters<typeof SipCallChannel>[0]['prompts'];
+  } = {},
+) {
   const ports = await new PortAllocator().allocate({ rtcp: false });
   const leg = new MediaLeg({ ports, rtcpMux: true });
   const farClock = new MediaClock();
@@ -157,6 +164,7 @@ async function call(options: { recordings?: Map<string, MemorySink> } = {}) {
     call: await incoming,
     media,
     tenantId: 'demo',
+    prompts: options.prompts,
     recordingSink: (key) => {
       const sink = new MemorySink();
       options.recordings?.set(key, sink);
@@ -262,5 +270,84 @@ describe('SipCallChannel: audio verified at the far end (sox)', () => {
     expect(Math.abs(measured.seconds - 3)).toBeLessThanOrEqual(0.1);
     await sip.bye();
     await expect.poll(() => channel.state).toBe('ended');
+  });
+
+  it('runs an IVR flow over SIP and RTP: menu, 9 pressed as RFC 4733, a 3 s voicemail, goodbye', async () => {
+    const flow: IvrFlow = {
+      id: 'main',
+      start: 'menu',
+      nodes: {
+        menu: {
+          type: 'menu',
+          config: { prompt: 'menu', options: ['1', '9'] },
+          outputs: {
+            '1': 'thanks',
+            '9': 'vm',
+            'no-input': 'bye',
+            'no-match': 'bye',
+            'max-attempts': 'bye',
+          },
+        },
+        vm: {
+          type: 'record',
+          config: {
+            prompt: 'after-the-tone',
+            maxDurationMs: 10_000,
+            silenceTimeoutMs: 800,
+            beep: false,
+          },
+          outputs: { recorded: 'thanks', 'no-audio': 'bye' },
+        },
+        thanks: { type: 'play', config: { prompt: 'thanks' } },
+        bye: { type: 'hangup' },
+      },
+    };
+    const tones: Record<string, number> = { menu: 400, 'after-the-tone': 500, thanks: 700 };
+    const recordings = new Map<string, MemorySink>();
+    const { channel, sip, endpoint } = await call({
+      recordings,
+      prompts: (source) =>
+        'prompt' in source ? { toneHz: tones[source.prompt] ?? 300, durationMs: 600 } : undefined,
+    });
+    // The far end: presses 9 once the menu is heard, speaks (a 3 s tone) once the next prompt ended.
+    let heard = 0;
+    let lastAudio = 0;
+    endpoint.on('audio', () => {
+      heard++;
+      lastAudio = Date.now();
+    });
+    const running = new IvrRuntime().run(flow, channel, { answer: false });
+    const tonePath = join(dir, 'speech.wav');
+    tone(tonePath, 3);
+    const caller = (async () => {
+      await expect.poll(() => heard, { timeout: 5000 }).toBeGreaterThan(5);
+      endpoint.sendDigits('9');
+      // The menu prompt is interrupted or over; wait for the 'after-the-tone' prompt and its end.
+      const before = heard;
+      await expect.poll(() => heard - before, { timeout: 5000 }).toBeGreaterThan(20);
+      await expect.poll(() => Date.now() - lastAudio > 100, { timeout: 5000 }).toBe(true);
+      expect(await endpoint.play(readFileSync(tonePath))).toBe('completed');
+    })();
+    const result = await running;
+    await caller;
+    expect(result.outcome).toBe('completed');
+    expect(result.steps.map((s) => s.nodeId)).toEqual(['menu', 'vm', 'thanks']);
+    await expect.poll(() => sip.state).toBe('terminated');
+    expect(sip.end).toMatchObject({ cause: 'bye', by: 'remote' });
+    const key = result.variables.recording ?? '';
+    const sink = recordings.get(key);
+    expect(sink, `no recording under '${key}'`).toBeDefined();
+    const wav = readWav(sink?.bytes ?? Buffer.alloc(0));
+    const recPath = join(dir, 'ivr-voicemail.wav');
+    writeFileSync(
+      recPath,
+      Buffer.concat([wavHeader({ encoding: 'pcm16', dataBytes: wav.data.length }), wav.data]),
+    );
+    const measured = measure(recPath);
+    console.log(
+      `IVR voicemail: ${wav.data.length / 16000} s written, sox ${measured.seconds} s at ${measured.peakHz} Hz`,
+    );
+    expect(Math.abs(measured.peakHz - 1000)).toBeLessThanOrEqual(5);
+    expect(Math.abs(wav.data.length / 16000 - 3)).toBeLessThanOrEqual(0.1);
   });
 });
