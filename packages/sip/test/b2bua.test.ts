@@ -864,6 +864,40 @@ describe('B2bua in-dialog requests', () => {
     });
   }
 
+  for (const answers of [true, false]) {
+    it(`the referrer hangs up right after the 202: the transfer ${answers ? 'completes' : 'fails and the other party is hung up'}`, async () => {
+      const t = setup();
+      const alice = t.agent('alice', '10.0.0.1');
+      const bob = t.phone('bob', '10.0.0.2', true);
+      const carol = t.phone('carol', '10.0.0.3');
+      t.route(() => ({
+        targets: [{ uri: 'sip:bob@10.0.0.2' }],
+        onTransfer: () => [{ uri: 'sip:carol@10.0.0.3' }],
+      }));
+      await t.start(alice, bob, carol);
+      const call = alice.invite({ uri: 'sip:x@10.0.0.100', body: SDP_B });
+      await call.answered();
+      await bob.waitForState('talking');
+      const bridge = t.bridges[0]!;
+      expect((await call.refer({ target: 'sip:carol@pbx.test' })).status).toBe(202);
+      await call.bye();
+      await carol.waitForState('ringing');
+      expect(bridge.state).toBe('answered');
+      expect(bob.state).toBe('talking');
+      if (answers) {
+        await carol.answer();
+        await until(() => bridge.aLeg.callId === carol.currentCall?.callId);
+        expect(bob.state).toBe('talking');
+        await carol.hangup();
+        await bob.waitForState('hungup');
+      } else {
+        carol.reject({ status: 486 });
+        await bob.waitForState('hungup');
+        expect(await endOf(bridge)).toMatchObject({ by: 'caller', reason: 'bye' });
+      }
+    });
+  }
+
   it('a REFER with Replaces naming an unknown dialog is a blind transfer', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

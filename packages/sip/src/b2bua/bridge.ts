@@ -327,6 +327,8 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
   #mediaUsed = false;
   #offerPending = false;
   #transferring = false;
+  /** The referrer of the transfer in progress: its BYE does not end the bridge. */
+  #transferFrom: Side | undefined;
   #finishing = false;
   #onAbort: (() => void) | undefined;
 
@@ -914,6 +916,11 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       return;
     }
     if (this.#finishing) return;
+    if (this.#transferFrom === side) {
+      // The referrer hung up after the 202 (RFC 5589 §6 allows it): the transfer goes on.
+      side.detach();
+      return;
+    }
     const other = this.#other(side);
     this.#finishing = true;
     const reason = parseReason(end.reason);
@@ -1058,9 +1065,10 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       const joined = this.#findReplaced(side, replaces);
       if (joined !== undefined) {
         this.#transferring = true;
+        this.#transferFrom = side;
         queueMicrotask(() => {
           void this.#attendedTransfer(side, other, joined.bridge, joined.call).finally(() => {
-            this.#transferring = false;
+            this.#transferDone(side, other);
           });
         });
         return { status: 202 };
@@ -1081,12 +1089,29 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       return { status: targets === undefined || targets.length === 0 ? 403 : 481 };
     }
     const chosen = targets;
+    this.#transferFrom = side;
     queueMicrotask(() => {
       void this.#transfer(side, other, chosen).finally(() => {
-        this.#transferring = false;
+        this.#transferDone(side, other);
       });
     });
     return { status: 202 };
+  }
+
+  /**
+   * After a transfer: when it failed and the referrer has hung up meanwhile,
+   * the party that stayed is alone and is hung up too.
+   */
+  #transferDone(referrer: Side, stays: Side): void {
+    this.#transferring = false;
+    this.#transferFrom = undefined;
+    const stillThere = referrer === this.#caller || referrer === this.#callee;
+    if (!stillThere || !isOver(referrer.call) || this.#state !== 'answered' || this.#finishing) {
+      return;
+    }
+    this.#finishing = true;
+    void stays.call.bye().catch(() => undefined);
+    void this.#finish({ by: referrer.party, reason: 'bye' });
   }
 
   /**
