@@ -1,13 +1,22 @@
 // SipCallChannel (@voxmesh/sip) over a real UserAgent pair on UDP loopback,
 // with the media terminated by InProcessMediaController (@voxmesh/media):
-// core's CallChannel conformance suite, then SIP-specific behaviour (488 for
+// core's CallChannel conformance suite twice (digits by SIP INFO, then as
+// RFC 4733 events from a real RTP endpoint), then SIP-specific behaviour (488 for
 // hostile SDP, late offer, INFO DTMF, hang-up during play and record, blind
-// transfer by 302 and REFER, bridging through the integrator's callback).
+// transfer by 302 and REFER, bridging through a callback and through uaBridge).
 // Cross-package, so it lives here: sip and media never import each other.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, VoxmeshError, type BridgeResult } from '@voxmesh/core';
 import { callChannelSuite } from '@voxmesh/core/testing';
-import { InProcessMediaController, readWav } from '@voxmesh/media';
+import {
+  InProcessMediaController,
+  MediaClock,
+  MediaLeg,
+  PortAllocator,
+  RtpEndpoint,
+  parseSdp,
+  readWav,
+} from '@voxmesh/media';
 import { MemorySink, RtpPeer, testOffer } from '@voxmesh/media/testing';
 import {
   SipCallChannel,
@@ -166,6 +175,67 @@ describe('SipCallChannel conformance (UDP loopback, InProcessMediaController)', 
         },
         close: async () => {
           peer.close();
+          await until(() => call.state === 'terminated', 5000, 'the caller to hang up');
+        },
+      };
+    },
+  });
+});
+
+describe('SipCallChannel conformance, digits as RFC 4733 events from a real RTP endpoint', () => {
+  const farClock = new MediaClock();
+  callChannelSuite({
+    test: it,
+    prefix: 'CallChannel (RFC 4733): ',
+    factory: async () => {
+      const ports = await new PortAllocator().allocate({ rtcp: false });
+      const leg = new MediaLeg({ ports, rtcpMux: true });
+      const incoming = nextInvite();
+      const call = caller.invite({
+        uri: `sip:100@127.0.0.1:${serverPort}`,
+        body: testOffer({ port: leg.port }),
+      });
+      call.answered().catch(() => undefined);
+      const channel = new SipCallChannel({ call: await incoming, media, tenantId: 'demo' });
+      let endpoint: RtpEndpoint | undefined;
+      const farEnd = (): RtpEndpoint => {
+        if (endpoint !== undefined) return endpoint;
+        const audio = parseSdp(call.remoteBody?.toString() ?? '').media[0];
+        const te = audio?.formats.find((f) => f.name === 'telephone-event');
+        endpoint = new RtpEndpoint({
+          leg,
+          mediaClock: farClock,
+          codec: 'PCMU',
+          payloadType: 0,
+          telephoneEventPayloadType: te?.payloadType,
+          remote: { address: audio?.address ?? '127.0.0.1', port: audio?.port ?? 0 },
+        });
+        return endpoint;
+      };
+      return {
+        channel,
+        // Resolves once the channel reported the digit (or after 3 s).
+        press: async (digit) => {
+          const seen = new Promise<void>((resolve) => {
+            const on = (e: { digit: string }): void => {
+              if (e.digit !== digit) return;
+              channel.off('dtmf', on);
+              resolve();
+            };
+            channel.on('dtmf', on);
+          });
+          farEnd().sendDigits(digit, { durationMs: 60 });
+          await Promise.race([seen, sleep(3000)]);
+        },
+        advance: (ms) => sleep(ms),
+        callerHangup: async () => {
+          if (call.state === 'confirmed') await call.bye();
+          else call.cancel();
+          await ended(channel);
+        },
+        close: async () => {
+          if (endpoint !== undefined) endpoint.close();
+          else leg.close();
           await until(() => call.state === 'terminated', 5000, 'the caller to hang up');
         },
       };
