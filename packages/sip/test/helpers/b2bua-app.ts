@@ -76,6 +76,8 @@ process.on('message', (message: { type: string; id?: number; gc?: boolean }) => 
       },
     });
   } else if (message.type === 'stop') {
+    // Exit (writing a --cpu-prof profile) even if calls still linger.
+    setTimeout(() => process.exit(0), 2_000).unref();
     void (async () => {
       await b2bua.stop();
       await ua.stop();

@@ -38,6 +38,8 @@ export interface ForkOptions {
   port?: number;
   /** Time allowed to start. @defaultValue 30 s */
   timeoutMs?: number;
+  /** More Node options (e.g. `--cpu-prof`). @defaultValue none */
+  nodeArgs?: readonly string[];
 }
 
 /** Forks the app in its own Node process, so its CPU and memory are its own. */
