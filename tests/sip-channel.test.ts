@@ -549,4 +549,26 @@ describe('SipCallChannel', () => {
     await expect(third).resolves.toMatchObject({ outcome: 'hangup' });
     await until(() => ringing[1]?.state === 'terminated', 5000, 'the CANCEL after the caller left');
   });
+
+  it('a re-INVITE from the caller is answered by the media plane on the same port, with a codec change', async () => {
+    const { channel, call, peer } = await dial();
+    await channel.answer();
+    const first = /m=audio (\d+)/.exec(call.remoteBody?.toString() ?? '')?.[1];
+    const ok = await call.reinvite({
+      body: testOffer({ port: peer.port, formats: [[8, 'PCMA']] }),
+    });
+    const answer = ok.body.toString();
+    expect(/m=audio (\d+) RTP\/AVP 8/.exec(answer)?.[1]).toBe(first);
+    const before = peer.received.length;
+    await channel.play({ silenceMs: 200 });
+    await peer.waitFor((r) => r.length >= before + 5);
+    expect((peer.received.at(-1)?.data[1] ?? 0) & 0x7f).toBe(8);
+    // An offer the media plane cannot take is refused with 488 and changes nothing.
+    await expect(
+      call.reinvite({ body: testOffer({ port: peer.port, formats: [[18, 'G729']] }) }),
+    ).rejects.toMatchObject({ status: 488 });
+    expect(channel.state).toBe('answered');
+    await expect(channel.play({ silenceMs: 40 })).resolves.toMatchObject({ reason: 'finished' });
+    await channel.hangup();
+  });
 });
