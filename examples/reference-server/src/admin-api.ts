@@ -586,7 +586,10 @@ export class AdminApi {
       const id = entry.key.slice(prefix.length).replace(/\.wav$/, '');
       const info = await this.#o.blobs.head(entry.key).catch(() => undefined);
       if (info === undefined) continue;
-      const duration = Number(info.metadata.duration_ms);
+      // 8 kHz 16-bit mono after a 44-byte header, unless the metadata says otherwise.
+      const duration = Number(
+        info.metadata.duration_ms ?? Math.max(0, Math.round((info.size - 44) / 16)),
+      );
       out.push({
         id,
         extension,

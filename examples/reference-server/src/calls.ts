@@ -306,7 +306,7 @@ export class CallHandler {
     let next: Route | undefined;
     if (route.kind === 'user') {
       record.users.add(route.extension);
-      targets = await this.#contacts(tenant, route.extension, route.ringSeconds * 1000);
+      targets = await this.contacts(tenant, route.extension, route.ringSeconds * 1000);
       if (targets.length === 0) {
         log.info({ extension: route.extension }, 'Not registered');
         if (route.onUnavailable !== undefined) {
@@ -322,7 +322,7 @@ export class CallHandler {
       for (const member of route.members) {
         record.users.add(member.extension);
         targets.push(
-          ...(await this.#contacts(
+          ...(await this.contacts(
             tenant,
             member.extension,
             route.strategy === 'sequential'
@@ -428,7 +428,7 @@ export class CallHandler {
   }
 
   /** Targets for every registered contact of an extension (its user's and devices' AORs). */
-  async #contacts(tenant: Tenant, extension: string, ringMs: number): Promise<B2buaTarget[]> {
+  async contacts(tenant: Tenant, extension: string, ringMs: number): Promise<B2buaTarget[]> {
     const user = tenant.users.find((u) => u.extension === extension);
     if (user === undefined) return [];
     const names = [

@@ -32,6 +32,7 @@ import {
 import { FsBlobStore } from '@voxmesh/storage';
 import { AdminApi } from './admin-api.js';
 import { CallHandler } from './calls.js';
+import { LocalCalls } from './local-calls.js';
 import type { ServerConfig } from './config.js';
 import { TenantDirectory } from './directory.js';
 import { seedDemo, type DemoSeed } from './seed.js';
@@ -277,7 +278,20 @@ export class ReferenceServer extends Service {
       logger: logger.child({ component: 'b2bua' }),
       metrics,
     });
+    const local = new LocalCalls({
+      ua: this.#ua,
+      media: this.#media,
+      directory,
+      blobs: this.#blobs as FsBlobStore,
+      history: this.history,
+      promptCacheDir: join(config.dataDir, 'prompt-cache'),
+      contacts: (tenant, extension, ringMs) =>
+        (this.#calls as CallHandler).contacts(tenant, extension, ringMs),
+      logger: logger.child({ component: 'ivr' }),
+      metrics,
+    });
     this.#calls = new CallHandler({
+      local: local.handle,
       directory,
       registrar: this.#registrar,
       b2bua: this.#b2bua,

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../src/config.js';
 import { decodeWav } from '@voxmesh/media';
 import { startServer, type TestServer } from './helpers.js';
+import { peakFrequency } from './audio.js';
 import { freePort, run } from './peers.js';
 
 let t: TestServer;
@@ -26,33 +27,6 @@ afterAll(async () => {
   await t?.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The strongest frequency (Goertzel scan, 5 Hz steps) of a stretch of samples. */
-export function peakFrequency(
-  samples: Int16Array,
-  sampleRate: number,
-  fromHz = 200,
-  toHz = 3000,
-): number {
-  let best = 0;
-  let bestPower = -1;
-  for (let f = fromHz; f <= toHz; f += 5) {
-    const k = 2 * Math.cos((2 * Math.PI * f) / sampleRate);
-    let s1 = 0;
-    let s2 = 0;
-    for (const x of samples) {
-      const s0 = x + k * s1 - s2;
-      s2 = s1;
-      s1 = s0;
-    }
-    const power = s1 * s1 + s2 * s2 - k * s1 * s2;
-    if (power > bestPower) {
-      bestPower = power;
-      best = f;
-    }
-  }
-  return best;
-}
 
 /** The samples after the first loud one, i.e. once audio started to arrive. */
 function audible(samples: Int16Array): Int16Array {
