@@ -526,6 +526,25 @@ describe('B2bua.bridge', () => {
     expect(bob.received('INVITE')).toHaveLength(0);
   });
 
+  it('a listener that throws does not break the bridge', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2', true);
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    t.b2bua.on('bridge', (bridge) => {
+      bridge.on('answered', () => {
+        throw new Error('listener bug');
+      });
+    });
+    await t.start(alice, bob);
+    await alice.call({ uri: 'sip:x@10.0.0.100' });
+    expect(t.bridges[0]!.state).toBe('answered');
+    const ended = endOf(t.bridges[0]!);
+    await bob.hangup();
+    await alice.waitForState('hungup');
+    expect((await ended).by).toBe('callee');
+  });
+
   it('hangup() before the answer cancels the forks and answers the caller 480', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

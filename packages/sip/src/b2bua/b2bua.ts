@@ -96,7 +96,10 @@ export class B2bua extends Service<B2buaEvents> {
   readonly #bySession = new Map<string, Bridge>();
   readonly #hangupOnMediaTimeout: boolean;
   readonly #onMediaTimeout = (sessionId: string, leg: string): void => {
-    void this.#bySession.get(sessionId)?._mediaTimeout(leg);
+    this.#bySession
+      .get(sessionId)
+      ?._mediaTimeout(leg)
+      .catch((error: unknown) => this.#logger.warn({ err: error }, 'media timeout hang-up failed'));
   };
   readonly #outcomes: Counter<'outcome'>;
   readonly #active: Gauge;
@@ -195,7 +198,11 @@ export class B2bua extends Service<B2buaEvents> {
       this.#bySession.set(bridge.sessionId, bridge);
       this.#active.set(this.#bridges.size);
     }
-    this.emit('bridge', bridge);
+    try {
+      this.emit('bridge', bridge);
+    } catch (error) {
+      this.#logger.warn({ err: error }, "a 'bridge' listener threw");
+    }
     return bridge;
   }
 

@@ -345,7 +345,23 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const aLeg = options.call;
     this.#caller = { call: aLeg, legId: 'a', party: 'caller', detach: () => undefined };
     queueMicrotask(() => {
-      void this.#run();
+      this.#guard(this.#run());
+    });
+  }
+
+  /** Emits an event; a listener that throws is logged, never breaks the bridge. */
+  #safeEmit<K extends keyof BridgeEvents & string>(event: K, ...args: BridgeEvents[K]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (error) {
+      this.#host.logger.warn({ err: error, event }, 'a bridge event listener threw');
+    }
+  }
+
+  /** Runs background work; a failure is logged instead of becoming an unhandled rejection. */
+  #guard(work: Promise<unknown>): void {
+    work.catch((error: unknown) => {
+      this.#host.logger.error({ err: error, sessionId: this.sessionId }, 'bridge task failed');
     });
   }
 
@@ -494,7 +510,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       this.#settleAttempt = settle;
       const onFailure = (fork: Fork, status: number, reason: string, by: 'callee' | 'local') => {
         failures.push({ status, reason, by });
-        this.emit('failed', fork.target, status, reason);
+        this.#safeEmit('failed', fork.target, status, reason);
         if (status >= 600) {
           // RFC 3261 §16.7 step 5: a 6xx ends the search; the other branches are cancelled.
           for (const other of forks) if (!other.done) this.#cancelFork(other, undefined);
@@ -523,7 +539,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         forks.push(fork);
         this.#forks.add(fork);
       }
-      for (const fork of forks) void this.#startFork(fork, onFailure, onAnswer);
+      for (const fork of forks) this.#guard(this.#startFork(fork, onFailure, onAnswer));
     });
   }
 
@@ -607,7 +623,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       fail(408, 'Ring timeout', 'local');
     }, ringTimeoutMs);
     call.on('progress', (response) => {
-      void this.#onForkProgress(fork, response);
+      this.#guard(this.#onForkProgress(fork, response));
     });
     let ok: SipResponse;
     try {
@@ -624,7 +640,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     if (fork.done || response.status <= 100) return;
     if (this.#state !== 'routing' && this.#state !== 'early') return;
     const aLeg = this.#caller.call;
-    this.emit('progress', response, fork.target);
+    this.#safeEmit('progress', response, fork.target);
     let body: string | undefined;
     if (response.body.length > 0 && (this.#earlyFork === undefined || this.#earlyFork === fork)) {
       // Early media (RFC 3960): the first B leg with an SDP answer in a 1xx
@@ -765,7 +781,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         contentType: answer === undefined ? undefined : 'application/sdp',
       });
       acked.catch(() => undefined);
-      if (!offered) void this.#forwardAck(aLeg, call, fork, acked);
+      if (!offered) this.#guard(this.#forwardAck(aLeg, call, fork, acked));
     } catch (error) {
       this.#host.logger.info({ err: error }, 'the caller could not be answered');
       void call.bye().catch(() => undefined);
@@ -780,7 +796,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     this.answeredAt = this.#host.clock.now();
     this.#host.outcomes.inc({ outcome: 'answered' });
     this.#resolve({ answered: true, target: fork.target, bLeg: call });
-    this.emit('answered', call, fork.target);
+    this.#safeEmit('answered', call, fork.target);
     onAnswer(fork, call);
   }
 
@@ -912,7 +928,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       this.#cancelForks(parseReason(end.reason));
       this.#settleAttempt?.({ kind: 'aborted' });
       this.#resolve({ answered: false, status: 487, reason: 'Request Terminated' });
-      void this.#finish({ by: 'caller', reason: 'canceled', status: 487 });
+      this.#guard(this.#finish({ by: 'caller', reason: 'canceled', status: 487 }));
       return;
     }
     if (this.#finishing) return;
@@ -928,7 +944,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     void other?.call.bye({ reason }).catch(() => undefined);
     const by = end.by === 'remote' ? side.party : 'local';
     const why = end.cause === 'timeout' ? 'timeout' : end.cause === 'bye' ? 'bye' : 'error';
-    void this.#finish({ by, reason: why });
+    this.#guard(this.#finish({ by, reason: why }));
   }
 
   #wireSide(side: Side): void {
@@ -1067,9 +1083,11 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         this.#transferring = true;
         this.#transferFrom = side;
         queueMicrotask(() => {
-          void this.#attendedTransfer(side, other, joined.bridge, joined.call).finally(() => {
-            this.#transferDone(side, other);
-          });
+          this.#guard(
+            this.#attendedTransfer(side, other, joined.bridge, joined.call).finally(() => {
+              this.#transferDone(side, other);
+            }),
+          );
         });
         return { status: 202 };
       }
@@ -1091,9 +1109,11 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const chosen = targets;
     this.#transferFrom = side;
     queueMicrotask(() => {
-      void this.#transfer(side, other, chosen).finally(() => {
-        this.#transferDone(side, other);
-      });
+      this.#guard(
+        this.#transfer(side, other, chosen).finally(() => {
+          this.#transferDone(side, other);
+        }),
+      );
     });
     return { status: 202 };
   }
@@ -1111,7 +1131,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     }
     this.#finishing = true;
     void stays.call.bye().catch(() => undefined);
-    void this.#finish({ by: referrer.party, reason: 'bye' });
+    this.#guard(this.#finish({ by: referrer.party, reason: 'bye' }));
   }
 
   /**
@@ -1210,7 +1230,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     }
     await notify(200, 'OK', true);
     void referrer.call.bye().catch(() => undefined);
-    this.emit('transferred', referrer.party, {
+    this.#safeEmit('transferred', referrer.party, {
       uri: replacedCall.dialog?.remoteUri.uri.toString() ?? '',
     });
   }
@@ -1233,7 +1253,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     other.call.delegate = {};
     // RFC 3891 §3: the replaced dialog is ended with BYE.
     void leaving.call.bye().catch(() => undefined);
-    void this.#finish({ by: 'local', reason: 'transferred' });
+    this.#guard(this.#finish({ by: 'local', reason: 'transferred' }));
     return other.call;
   }
 
@@ -1343,7 +1363,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       await notify(200, 'OK', true);
       // The referrer's part is over (RFC 5589 §6: the transferor usually hangs up itself).
       void referrer.call.bye().catch(() => undefined);
-      this.emit('transferred', referrer.party, target);
+      this.#safeEmit('transferred', referrer.party, target);
       return;
     }
     await notify(lastStatus, lastReason, true);
@@ -1377,6 +1397,6 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     }
     this.#token?.release();
     this.#host.bridgeEnded(this);
-    this.emit('ended', this.end);
+    this.#safeEmit('ended', this.end);
   }
 }

@@ -232,11 +232,23 @@ export class Trunk extends Service<TrunkEvents> {
     const guard = this.clock.setTimeout(() => controller.abort(), 5000);
     try {
       await this.#send(0, controller.signal);
-      this.emit('unregistered');
+      this.#safeEmit('unregistered');
     } catch (error) {
       this.#logger.info({ err: error, trunk: this.name }, 'unregister failed');
     } finally {
       guard.cancel();
+    }
+  }
+
+  /** Emits an event; a listener that throws is logged and changes nothing. */
+  #safeEmit<K extends 'registered' | 'failed' | 'unregistered'>(
+    event: K,
+    ...args: TrunkEvents[K]
+  ): void {
+    try {
+      (this.emit as (e: K, ...a: TrunkEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#logger.warn({ err: error, event }, 'a trunk event listener threw');
     }
   }
 
@@ -261,7 +273,7 @@ export class Trunk extends Service<TrunkEvents> {
       // Refresh ahead of expiry: at half the lifetime, at most a minute before it ends.
       const refreshS = Math.max(granted / 2, granted - 60);
       this.#schedule(Math.max(1, refreshS) * 1000);
-      this.emit('registered', granted);
+      this.#safeEmit('registered', granted);
     } catch (error) {
       if (this.state !== 'running') return;
       const minExpires = Number.parseInt(
@@ -289,7 +301,7 @@ export class Trunk extends Service<TrunkEvents> {
         this.#registeredUntil = undefined;
       }
       this.#schedule(retryIn);
-      this.emit('failed', failure, retryIn);
+      this.#safeEmit('failed', failure, retryIn);
     } finally {
       if (this.#inflight === controller) this.#inflight = undefined;
     }
