@@ -5,11 +5,12 @@
 // the recordings: each side must hear the other's frequency. CI installs
 // baresip and sox; a missing binary fails this test.
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InProcessMediaController } from '@voxmesh/media';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { peakFrequency } from '../packages/media/test/helpers/sox.js';
 import {
   type Peer,
@@ -36,6 +37,12 @@ beforeAll(async () => {
   await media.start();
 });
 
+afterEach(async () => {
+  await stopAllPeers();
+  await sw?.stop();
+  sw = undefined;
+});
+
 afterAll(async () => {
   await stopAllPeers();
   await sw?.stop();
@@ -44,8 +51,11 @@ afterAll(async () => {
 });
 
 /** A baresip home for `user`: its tone as the audio source, calls recorded into `records`. */
-async function phoneHome(user: '1001' | '1002', options: { autoAnswer: boolean }) {
-  const home = join(dir, user);
+async function phoneHome(
+  user: '1001' | '1002',
+  options: { autoAnswer: boolean; label: string; ctrlPort?: number },
+) {
+  const home = join(dir, `${options.label}-${user}`);
   const records = join(home, 'records');
   await mkdir(records, { recursive: true });
   const tone = join(home, 'tone.wav');
@@ -84,6 +94,9 @@ async function phoneHome(user: '1001' | '1002', options: { autoAnswer: boolean }
       `audio_source aufile,${tone}`,
       'audio_player aubridge,sink',
       `snd_path ${records}`,
+      ...(options.ctrlPort === undefined
+        ? []
+        : ['module ctrl_tcp.so', `ctrl_tcp_listen 127.0.0.1:${options.ctrlPort}`]),
       '',
     ].join('\n'),
   );
@@ -145,8 +158,8 @@ it('baresip and sox are installed', () => {
 
 it('baresip 1001 calls baresip 1002 through the B2BUA; each hears the other’s tone through the anchored media', async () => {
   sw = await startSwitch({ protocols: ['UDP'], users: USERS, algorithms: ['MD5'], media });
-  const callee = await phoneHome('1002', { autoAnswer: true });
-  const caller = await phoneHome('1001', { autoAnswer: false });
+  const callee = await phoneHome('1002', { autoAnswer: true, label: 'tones' });
+  const caller = await phoneHome('1001', { autoAnswer: false, label: 'tones' });
   const registered = new Set<string>();
   sw.registrar.on('registered', (binding) => registered.add(binding.aor));
 
@@ -192,4 +205,116 @@ it('baresip 1001 calls baresip 1002 through the B2BUA; each hears the other’s 
   // Several seconds of audio each way, not a stray packet.
   expect(atCallee.seconds).toBeGreaterThan(3);
   expect(atCaller.seconds).toBeGreaterThan(3);
+});
+
+/** baresip's ctrl_tcp: netstring-framed JSON commands, one answer each. */
+async function control(port: number, command: string, params = ''): Promise<{ ok?: boolean }> {
+  const socket = connect({ host: '127.0.0.1', port });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const json = JSON.stringify({ command, params, token: command });
+    socket.write(`${Buffer.byteLength(json)}:${json},`);
+    let buffer = '';
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`baresip did not answer ${command}`)),
+        10_000,
+      );
+      socket.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        // Answers and events arrive as netstrings; take the response to ours.
+        for (;;) {
+          const colon = buffer.indexOf(':');
+          const length = Number(buffer.slice(0, colon));
+          if (colon < 0 || buffer.length < colon + 1 + length + 1) return;
+          const body = buffer.slice(colon + 1, colon + 1 + length);
+          buffer = buffer.slice(colon + 2 + length);
+          const message = JSON.parse(body) as { response?: boolean; ok?: boolean };
+          if (message.response === true) {
+            clearTimeout(timer);
+            resolve(message);
+            return;
+          }
+        }
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
+it('baresip puts the call on hold and resumes it: the re-INVITEs cross the B2BUA and audio comes back', async () => {
+  sw = await startSwitch({ protocols: ['UDP'], users: USERS, algorithms: ['MD5'], media });
+  const ctrlPort = await freePort();
+  const callee = await phoneHome('1002', { autoAnswer: true, label: 'hold' });
+  const caller = await phoneHome('1001', { autoAnswer: false, label: 'hold', ctrlPort });
+  const registered = new Set<string>();
+  sw.registrar.on('registered', (binding) => registered.add(binding.aor));
+  const calleePeer = startPeer('baresip', ['-f', callee.home], { cwd: callee.home });
+  const callerPeer = startPeer('baresip', ['-f', caller.home], { cwd: caller.home });
+  await waitFor(
+    'both phones registering',
+    () => registered.has('sip:1001@127.0.0.1') && registered.has('sip:1002@127.0.0.1'),
+    20_000,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${callerPeer.output()}\n${calleePeer.output()}`, {
+      cause: error,
+    });
+  });
+  // Every re-INVITE the B2BUA sends to the callee, and the callee's answers.
+  const toCallee: string[] = [];
+  const fromCallee: string[] = [];
+  sw.ua.on('message', (message, direction) => {
+    const bLeg = sw?.bridges[0]?.bridge.bLeg;
+    if (bLeg === undefined || message.callId !== bLeg.callId) return;
+    if (direction === 'out' && message.isRequest() && message.method === 'INVITE') {
+      toCallee.push(message.body.toString());
+    }
+    if (direction === 'in' && message.isResponse() && message.status === 200) {
+      fromCallee.push(message.body.toString());
+    }
+  });
+  expect(await control(ctrlPort, 'dial', 'sip:1002@127.0.0.1')).toMatchObject({ ok: true });
+  const bridge = await sw.nthBridge(1, 20_000);
+  expect(await bridge.outcome).toMatchObject({ answered: true });
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(await control(ctrlPort, 'hold')).toMatchObject({ ok: true });
+  await waitFor(
+    'the hold re-INVITE at the callee',
+    () => toCallee.some((b) => /a=sendonly/.test(b)),
+    10_000,
+  );
+  await waitFor(
+    'the callee answering recvonly',
+    () => fromCallee.some((b) => /a=recvonly/.test(b)),
+    10_000,
+  );
+  // The callee, answering recvonly, stopped sending: nothing reaches its leg.
+  const fromCalleeLeg = (): number =>
+    media.legStats(bridge.bridge.sessionId, 'b1')?.packetsReceived ?? 0;
+  await new Promise((r) => setTimeout(r, 500));
+  const heldAt = fromCalleeLeg();
+  expect(heldAt).toBeGreaterThan(50);
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(fromCalleeLeg() - heldAt).toBeLessThanOrEqual(5);
+  expect(await control(ctrlPort, 'resume')).toMatchObject({ ok: true });
+  await waitFor(
+    'the resume re-INVITE at the callee',
+    () => toCallee.length >= 2 && !/a=sendonly/.test(toCallee[toCallee.length - 1] ?? ''),
+    10_000,
+  );
+  const resumedAt = fromCalleeLeg();
+  await new Promise((r) => setTimeout(r, 2_500));
+  // 50 packets/s again (generously: 2.5 s should bring 125).
+  expect(fromCalleeLeg() - resumedAt).toBeGreaterThan(60);
+  expect(await control(ctrlPort, 'hangup')).toMatchObject({ ok: true });
+  expect(await bridge.ended).toMatchObject({ by: 'caller', reason: 'bye' });
+  await callerPeer.stop();
+  await calleePeer.stop();
+  // The callee heard the caller's tone.
+  const atCallee = measure(await heard(callee.records));
+  expect(Math.abs(atCallee.peakHz - TONES['1001'])).toBeLessThanOrEqual(5);
 });
