@@ -350,7 +350,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
   }
 
   /** Emits an event; a listener that throws is logged, never breaks the bridge. */
-  #safeEmit<K extends keyof BridgeEvents & string>(event: K, ...args: BridgeEvents[K]): void {
+  #safeEmit<K extends keyof BridgeEvents>(event: K, ...args: BridgeEvents[K]): void {
     try {
       this.emit(event, ...args);
     } catch (error) {
