@@ -219,6 +219,9 @@ const generator = GENERATOR === 'c' ? await cGenerator() : await nodeGenerator()
 console.error(`generator: ${generator.name}; legs on core ${SUT_CORE}`);
 const steps: Step[] = [];
 try {
+  // An unreported first step: a freshly started process stalls in its first
+  // second of load (compilation, heap growth).
+  await runStep(child, generator, STEPS[0] ?? 100);
   for (const legs of STEPS) {
     const r = await runStep(child, generator, legs);
     steps.push(r);

@@ -249,72 +249,112 @@ function writeBlocks(buf: Buffer, at: number, blocks: readonly RtcpReportBlock[]
   }
 }
 
-function encodeOne(packet: RtcpPacket): Buffer {
+/** The encoded size of one RTCP packet (validating what must fit its fields). */
+function sizeOf(packet: RtcpPacket): number {
   switch (packet.type) {
-    case 'sr': {
+    case 'sr':
       if (packet.reports.length > 31) throw new RangeError('At most 31 report blocks');
-      const buf = Buffer.alloc(28 + packet.reports.length * 24);
-      writeHeader(buf, 0, packet.reports.length, RtcpPacketType.SR, buf.length);
-      buf.writeUInt32BE(packet.ssrc >>> 0, 4);
-      buf.writeUInt32BE(packet.ntpSeconds >>> 0, 8);
-      buf.writeUInt32BE(packet.ntpFraction >>> 0, 12);
-      buf.writeUInt32BE(packet.rtpTimestamp >>> 0, 16);
-      buf.writeUInt32BE(packet.packetCount >>> 0, 20);
-      buf.writeUInt32BE(packet.octetCount >>> 0, 24);
-      writeBlocks(buf, 28, packet.reports);
-      return buf;
-    }
-    case 'rr': {
+      return 28 + packet.reports.length * 24;
+    case 'rr':
       if (packet.reports.length > 31) throw new RangeError('At most 31 report blocks');
-      const buf = Buffer.alloc(8 + packet.reports.length * 24);
-      writeHeader(buf, 0, packet.reports.length, RtcpPacketType.RR, buf.length);
-      buf.writeUInt32BE(packet.ssrc >>> 0, 4);
-      writeBlocks(buf, 8, packet.reports);
-      return buf;
-    }
+      return 8 + packet.reports.length * 24;
     case 'sdes': {
-      const parts: Buffer[] = [];
+      let size = 4;
       for (const chunk of packet.chunks) {
-        const items = chunk.items.map((item) => {
-          const text = Buffer.from(item.text, 'utf8');
-          if (text.length > 255) throw new RangeError('SDES item text is at most 255 bytes');
-          return Buffer.concat([Buffer.from([item.type, text.length]), text]);
-        });
-        const raw = Buffer.concat([Buffer.alloc(4), ...items]);
-        raw.writeUInt32BE(chunk.ssrc >>> 0, 0);
+        let raw = 4;
+        for (const item of chunk.items) {
+          const length = Buffer.byteLength(item.text, 'utf8');
+          if (length > 255) throw new RangeError('SDES item text is at most 255 bytes');
+          raw += 2 + length;
+        }
         // At least one null octet, padded to a 32-bit boundary (RFC 3550 §6.5).
-        const padded = Buffer.alloc((raw.length + 4) & ~3);
-        raw.copy(padded);
-        parts.push(padded);
+        size += (raw + 4) & ~3;
       }
-      const body = Buffer.concat(parts);
-      const buf = Buffer.alloc(4 + body.length);
-      writeHeader(buf, 0, packet.chunks.length, RtcpPacketType.SDES, buf.length);
-      body.copy(buf, 4);
-      return buf;
+      return size;
     }
     case 'bye': {
-      const reason = packet.reason === undefined ? undefined : Buffer.from(packet.reason, 'utf8');
-      if (reason && reason.length > 255) throw new RangeError('BYE reason is at most 255 bytes');
-      const raw = 4 + packet.ssrcs.length * 4 + (reason ? 1 + reason.length : 0);
-      const buf = Buffer.alloc((raw + 3) & ~3);
-      writeHeader(buf, 0, packet.ssrcs.length, RtcpPacketType.BYE, buf.length);
-      packet.ssrcs.forEach((s, i) => buf.writeUInt32BE(s >>> 0, 4 + i * 4));
-      if (reason) {
-        const r = 4 + packet.ssrcs.length * 4;
-        buf[r] = reason.length;
-        reason.copy(buf, r + 1);
-      }
-      return buf;
+      const reason = packet.reason === undefined ? -1 : Buffer.byteLength(packet.reason, 'utf8');
+      if (reason > 255) throw new RangeError('BYE reason is at most 255 bytes');
+      const raw = 4 + packet.ssrcs.length * 4 + (reason >= 0 ? 1 + reason : 0);
+      return (raw + 3) & ~3;
     }
     case 'unknown':
-      return Buffer.from(packet.data);
+      return packet.data.length;
   }
 }
 
-/** Encodes RTCP packets into one compound packet (RFC 3550 §6.1). */
+/** Writes one RTCP packet of `size` bytes at `at` into a zero-filled `buf`. */
+function writeOne(packet: RtcpPacket, buf: Buffer, at: number, size: number): void {
+  switch (packet.type) {
+    case 'sr':
+      writeHeader(buf, at, packet.reports.length, RtcpPacketType.SR, size);
+      buf.writeUInt32BE(packet.ssrc >>> 0, at + 4);
+      buf.writeUInt32BE(packet.ntpSeconds >>> 0, at + 8);
+      buf.writeUInt32BE(packet.ntpFraction >>> 0, at + 12);
+      buf.writeUInt32BE(packet.rtpTimestamp >>> 0, at + 16);
+      buf.writeUInt32BE(packet.packetCount >>> 0, at + 20);
+      buf.writeUInt32BE(packet.octetCount >>> 0, at + 24);
+      writeBlocks(buf, at + 28, packet.reports);
+      return;
+    case 'rr':
+      writeHeader(buf, at, packet.reports.length, RtcpPacketType.RR, size);
+      buf.writeUInt32BE(packet.ssrc >>> 0, at + 4);
+      writeBlocks(buf, at + 8, packet.reports);
+      return;
+    case 'sdes': {
+      writeHeader(buf, at, packet.chunks.length, RtcpPacketType.SDES, size);
+      let p = at + 4;
+      for (const chunk of packet.chunks) {
+        const start = p;
+        buf.writeUInt32BE(chunk.ssrc >>> 0, p);
+        p += 4;
+        for (const item of chunk.items) {
+          const length = buf.write(item.text, p + 2, 'utf8');
+          buf[p] = item.type;
+          buf[p + 1] = length;
+          p += 2 + length;
+        }
+        // The null octet(s) are already zero.
+        p = start + ((p - start + 4) & ~3);
+      }
+      return;
+    }
+    case 'bye': {
+      writeHeader(buf, at, packet.ssrcs.length, RtcpPacketType.BYE, size);
+      packet.ssrcs.forEach((s, i) => buf.writeUInt32BE(s >>> 0, at + 4 + i * 4));
+      if (packet.reason !== undefined) {
+        const r = at + 4 + packet.ssrcs.length * 4;
+        buf[r] = buf.write(packet.reason, r + 1, 'utf8');
+      }
+      return;
+    }
+    case 'unknown':
+      buf.set(packet.data, at);
+      return;
+  }
+}
+
+/**
+ * Encodes RTCP packets into one compound packet (RFC 3550 §6.1), written
+ * straight into one buffer from Node's pool: no intermediate buffers, as
+ * reports go out for every leg every few seconds.
+ */
 export function encodeRtcp(packets: readonly RtcpPacket[]): Buffer {
-  return Buffer.concat(packets.map(encodeOne));
+  let total = 0;
+  const sizes: number[] = [];
+  for (const p of packets) {
+    const size = sizeOf(p);
+    sizes.push(size);
+    total += size;
+  }
+  const buf = Buffer.allocUnsafe(total).fill(0);
+  let at = 0;
+  packets.forEach((p, i) => {
+    const size = sizes[i] as number;
+    writeOne(p, buf, at, size);
+    at += size;
+  });
+  return buf;
 }
 
 /** Seconds between the NTP epoch (1900) and the Unix epoch (1970). */
