@@ -571,4 +571,22 @@ describe('SipCallChannel', () => {
     await expect(channel.play({ silenceMs: 40 })).resolves.toMatchObject({ reason: 'finished' });
     await channel.hangup();
   });
+
+  it('bargeIn any: the caller speaking stops a prompt (barge-in), and nothing is queued', async () => {
+    const { channel, call, peer } = await dial();
+    await channel.answer();
+    const port = Number(/m=audio (\d+)/.exec(call.remoteBody?.toString() ?? '')?.[1]);
+    const playing = channel.play({ silenceMs: 20_000 }, { bargeIn: 'any' });
+    const voice = new Uint8Array(160).map((_, i) => (i % 2 === 0 ? 0x10 : 0x90));
+    let done = false;
+    void playing.then(() => (done = true));
+    for (let i = 0; i < 100 && !done; i++) {
+      peer.sendAudio(voice, port);
+      await sleep(20);
+    }
+    await expect(playing).resolves.toMatchObject({ reason: 'barge-in' });
+    const collected = await channel.collectDigits({ firstDigitTimeoutMs: 200 });
+    expect(collected).toMatchObject({ digits: '', reason: 'timeout' });
+    await channel.hangup();
+  });
 });

@@ -215,11 +215,12 @@ export interface MediaPlayRequest extends MediaRequestBase {
   prompts: MediaPrompt[];
   /**
    * Which input stops the playback at once: `'dtmf'` a digit from the leg
-   * (of `bargeInKeys`). The digit is also reported as a `dtmf` event, before
-   * the play result.
+   * (of `bargeInKeys`; it is also reported as a `dtmf` event, before the
+   * play result); `'any'` also the leg speaking (audio above the
+   * implementation's silence level for about 100 ms).
    * @defaultValue `'none'`
    */
-  bargeIn?: 'none' | 'dtmf' | undefined;
+  bargeIn?: 'none' | 'dtmf' | 'any' | undefined;
   /**
    * With `bargeIn` `'dtmf'`, only these keys interrupt.
    * @defaultValue every key

@@ -705,7 +705,7 @@ export class InProcessMediaController
     throwIfAborted(options.signal);
     const terminated = this.#terminated(request);
     const bargeIn = request.bargeIn ?? 'none';
-    if (bargeIn !== 'none' && bargeIn !== 'dtmf')
+    if (bargeIn !== 'none' && bargeIn !== 'dtmf' && bargeIn !== 'any')
       throw new VoxmeshError(ErrorCode.INVALID_INPUT, `Unknown bargeIn '${String(bargeIn)}'`);
     const playing = terminated.play(() => promptSamples(request.prompts, this.#prompts), {
       bargeIn,

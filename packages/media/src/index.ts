@@ -130,6 +130,7 @@ export {
   promptSamples,
   toneSamples,
   SILENCE_RMS,
+  VOICE_BARGE_IN_MS,
 } from './terminated-leg.js';
 export type {
   TerminatedLegOptions,

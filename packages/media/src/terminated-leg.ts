@@ -59,8 +59,8 @@ export interface TerminatedLegOptions {
 
 /** Options of {@link TerminatedLeg.play}. */
 export interface TerminatedLegPlayOptions {
-  /** @defaultValue `'none'` */
-  bargeIn?: 'none' | 'dtmf' | undefined;
+  /** `'any'`: a digit, or voice (above {@link SILENCE_RMS} for {@link VOICE_BARGE_IN_MS}). @defaultValue `'none'` */
+  bargeIn?: 'none' | 'dtmf' | 'any' | undefined;
   /** @defaultValue every key */
   bargeInKeys?: string | undefined;
   /** @defaultValue `1` */
@@ -88,6 +88,9 @@ export interface TerminatedLegRecordOptions {
  * −41 dBFS: line noise, comfort noise and G.711 idle patterns stay under it).
  */
 export const SILENCE_RMS = 300;
+
+/** How long a caller must speak to barge in on a prompt played with `bargeIn: 'any'`, in milliseconds. */
+export const VOICE_BARGE_IN_MS = 100;
 
 /** The longest tone or silence prompt, in milliseconds. */
 const MAX_SYNTH_MS = 600_000;
@@ -196,8 +199,10 @@ export async function promptSamples(
 }
 
 interface ActivePlay {
-  bargeIn: 'none' | 'dtmf';
+  bargeIn: 'none' | 'dtmf' | 'any';
   keys: string | undefined;
+  /** Samples of voice heard in a row (for `'any'`). */
+  voiced: number;
   reason: MediaPlayResult['reason'] | undefined;
   digit: string | undefined;
   endpoint: RtpEndpoint;
@@ -258,6 +263,7 @@ export class TerminatedLeg {
     });
     endpoint.on('audio', (samples) => {
       this.#recording?.write(samples, this.#packetTimestamp);
+      this.#voice(samples);
     });
     // The recording follows the sender's timeline: note each packet's RTP timestamp.
     const deliver = this.leg.onRtp;
@@ -294,6 +300,7 @@ export class TerminatedLeg {
     const active: ActivePlay = {
       bargeIn: options.bargeIn ?? 'none',
       keys: options.bargeInKeys,
+      voiced: 0,
       reason: undefined,
       digit: undefined,
       endpoint,
@@ -397,13 +404,24 @@ export class TerminatedLeg {
     active.endpoint.player.stop();
   }
 
+  /** Voice barge-in: a caller speaking over a prompt played with `bargeIn: 'any'`. */
+  #voice(samples: Int16Array): void {
+    const active = this.#play;
+    if (active?.bargeIn !== 'any' || active.reason !== undefined) return;
+    active.voiced = isSilent(samples) ? 0 : active.voiced + samples.length;
+    if (active.voiced >= VOICE_BARGE_IN_MS * 8) {
+      active.reason = 'interrupted';
+      active.endpoint.player.interrupt('voice');
+    }
+  }
+
   #digit(event: DtmfEvent): void {
     this.#onDtmf(event);
     const active = this.#play;
     if (
       active !== undefined &&
       active.reason === undefined &&
-      active.bargeIn === 'dtmf' &&
+      active.bargeIn !== 'none' &&
       (active.keys === undefined || active.keys.includes(event.digit))
     ) {
       active.reason = 'interrupted';

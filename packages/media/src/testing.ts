@@ -591,6 +591,39 @@ function terminatedLegSuite(
   );
 
   t(
+    'with bargeIn any, the leg speaking interrupts a prompt; with dtmf it does not',
+    async (c, a) => {
+      const answer = audioOf(
+        (await c.terminate({ sessionId: 't9', leg: 'a', sdp: testOffer({ port: a.port }) })).sdp,
+      );
+      const dtmfOnly = c.play({
+        sessionId: 't9',
+        leg: 'a',
+        prompts: [{ silenceMs: 600 }],
+        bargeIn: 'dtmf',
+      });
+      await paced(a, tone(440), answer.port, 10);
+      const kept = await dtmfOnly;
+      expect(kept.reason === 'completed', `a dtmf barge-in prompt ended ${kept.reason} on voice`);
+      const anyInput = c.play({
+        sessionId: 't9',
+        leg: 'a',
+        prompts: [{ silenceMs: 20_000 }],
+        bargeIn: 'any',
+      });
+      await paced(a, new Uint8Array(160).fill(0xff), answer.port, 10);
+      await paced(a, tone(440), answer.port, 10);
+      const played = await anyInput;
+      expect(
+        played.reason === 'interrupted' && played.digit === undefined,
+        `voice barge-in: ${JSON.stringify(played)}`,
+      );
+      expect(played.playedMs < 1000, `interrupted after ${played.playedMs} ms`);
+      await c.teardown({ sessionId: 't9' });
+    },
+  );
+
+  t(
     'stopPlay() stops a prompt, a new play replaces one, teardown settles one with hangup',
     async (c, a) => {
       await c.terminate({ sessionId: 't5', leg: 'a', sdp: testOffer({ port: a.port }) });

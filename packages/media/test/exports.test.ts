@@ -29,6 +29,7 @@ it('exports exactly the public API of @voxmesh/media', async () => {
     'TerminatedLeg',
     'ULAW_TO_ALAW',
     'ULAW_TO_LINEAR',
+    'VOICE_BARGE_IN_MS',
     'alawToUlaw',
     'answerDirection',
     'bytesPerSample',

@@ -427,8 +427,7 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
           tenantId: this.tenantId,
           leg: this.leg,
           prompts,
-          // 'any' (speech) barge-in is taken as DTMF: the media plane detects no voice.
-          bargeIn: playing.bargeIn === 'none' ? 'none' : 'dtmf',
+          bargeIn: playing.bargeIn,
           bargeInKeys: playing.keys,
           loop: loop === Infinity ? 'forever' : loop,
         });
