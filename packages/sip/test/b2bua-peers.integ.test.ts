@@ -160,6 +160,27 @@ describe.each(['UDP', 'TCP'] as const)('SIPp through the B2BUA over %s', (protoc
     await allCallsGone();
   });
 
+  it('parallel forking: the first callee to answer wins, the one still ringing is cancelled', async () => {
+    const targets: B2buaTarget[] = [];
+    sw = await startSwitch({ route: () => targets, bridge: { strategy: 'parallel' } });
+    const ringing = await startCallee(protocol, { scenario: 'b2bua-uas-ring-cancel.xml' });
+    const answering = await startCallee(protocol);
+    targets.push(
+      { ...ringing.target, label: 'ringing' },
+      { ...answering.target, label: 'answering' },
+    );
+    const caller = await call(protocol, { extra: ['-d', '200'] });
+    expect(caller.code, caller.output).toBe(0);
+    // The ringing callee got its CANCEL, answered 487 and had it ACKed.
+    expect((await ringing.peer.exited).code, ringing.peer.output()).toBe(0);
+    expect((await answering.peer.exited).code, answering.peer.output()).toBe(0);
+    const [bridge] = sw.bridges;
+    const outcome = await bridge!.outcome;
+    expect(outcome.answered && outcome.target.label).toBe('answering');
+    expect(await bridge!.ended).toMatchObject({ by: 'caller', reason: 'bye' });
+    await allCallsGone();
+  });
+
   it('a SIPp phone registers with digest and is called through the location service', async () => {
     const users = new Map([['alice', 'wonderland-42']]);
     sw = await startSwitch({ users, algorithms: ['MD5'] });
