@@ -87,4 +87,5 @@ process.on('message', (message: { type: string; id?: number; gc?: boolean }) => 
   }
 });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
 process.send?.({ type: 'ready', port });
