@@ -526,6 +526,20 @@ describe('B2bua.bridge', () => {
     expect(bob.received('INVITE')).toHaveLength(0);
   });
 
+  it('an unexpected error while preparing a B leg fails that leg with 500, no hang', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.phone('bob', '10.0.0.2', true);
+    t.route(() => ({
+      targets: [{ uri: 'sip:bob@10.0.0.2' }],
+      headers: [42 as unknown as string],
+    }));
+    await t.start(alice, bob);
+    await expect(alice.call({ uri: 'sip:x@10.0.0.100' })).rejects.toMatchObject({ status: 500 });
+    expect(bob.received('INVITE')).toHaveLength(0);
+    expect(await endOf(t.bridges[0]!)).toMatchObject({ reason: 'failed', status: 500 });
+  });
+
   it('a listener that throws does not break the bridge', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

@@ -548,6 +548,24 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     onFailure: (fork: Fork, status: number, reason: string, by: 'callee' | 'local') => void,
     onAnswer: (fork: Fork, call: Call) => void,
   ): Promise<void> {
+    try {
+      await this.#runFork(fork, onFailure, onAnswer);
+    } catch (error) {
+      // Anything unexpected (a caller header that does not parse, a bad policy) fails this fork only.
+      this.#host.logger.warn({ err: error, target: labelOf(fork.target) }, 'B leg failed');
+      if (fork.done) return;
+      fork.done = true;
+      fork.timer?.cancel();
+      this.#teardownLeg(fork, 'failed');
+      onFailure(fork, 500, 'Server Internal Error', 'local');
+    }
+  }
+
+  async #runFork(
+    fork: Fork,
+    onFailure: (fork: Fork, status: number, reason: string, by: 'callee' | 'local') => void,
+    onAnswer: (fork: Fork, call: Call) => void,
+  ): Promise<void> {
     const aLeg = this.#caller.call;
     const fail = (status: number, reason: string, by: 'callee' | 'local'): void => {
       if (fork.done) return;
