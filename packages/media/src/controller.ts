@@ -230,6 +230,9 @@ export class InProcessMediaController
   readonly #sessions = new Map<string, SessionState>();
   readonly #sessionsGauge: Gauge;
   readonly #sessionsEnded: Counter;
+  readonly #plays: Counter<'reason'>;
+  readonly #recordings: Counter<'reason'>;
+  readonly #recordedSeconds: Counter;
   readonly #mediaClock: MediaClock;
   readonly #prompts: PromptCache;
   #timer: Timer | undefined;
@@ -258,6 +261,20 @@ export class InProcessMediaController
     this.#sessionsEnded = metrics.counter({
       name: 'media_sessions_ended_total',
       help: 'Media sessions ended',
+    });
+    this.#plays = metrics.counter({
+      name: 'media_plays_total',
+      help: 'Prompts played to terminated legs, by how they ended',
+      labelNames: ['reason'],
+    });
+    this.#recordings = metrics.counter({
+      name: 'media_recordings_total',
+      help: 'Recordings of terminated legs, by how they ended',
+      labelNames: ['reason'],
+    });
+    this.#recordedSeconds = metrics.counter({
+      name: 'media_recorded_seconds_total',
+      help: 'Audio recorded from terminated legs, in seconds',
     });
   }
 
@@ -712,6 +729,12 @@ export class InProcessMediaController
       bargeInKeys: request.bargeInKeys,
       loop: request.loop,
     });
+    void playing.then(
+      (result) => {
+        this.#plays.inc({ reason: result.reason });
+      },
+      () => undefined,
+    );
     if (options.signal === undefined) return playing;
     const signal = options.signal;
     const onAbort = (): void => {
@@ -765,6 +788,13 @@ export class InProcessMediaController
       beep: request.beep,
       encoding,
     });
+    void recording.then(
+      (result) => {
+        this.#recordings.inc({ reason: result.reason });
+        this.#recordedSeconds.inc(result.durationMs / 1000);
+      },
+      () => undefined,
+    );
     if (options.signal === undefined) return recording;
     const signal = options.signal;
     const onAbort = (): void => {

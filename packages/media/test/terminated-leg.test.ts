@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, VoxmeshError } from '@voxmesh/core';
+import { ErrorCode, Metrics, VoxmeshError } from '@voxmesh/core';
 import {
   InProcessMediaController,
   PromptCache,
@@ -28,7 +28,8 @@ describe('recordings follow the sender’s RTP timeline', () => {
   });
 
   it('fills a timestamp gap with silence, drops late and repeated packets, and a burst does not shorten it', async () => {
-    const c = new InProcessMediaController();
+    const metrics = new Metrics();
+    const c = new InProcessMediaController({ metrics });
     await c.start();
     const peer = await RtpPeer.open();
     cleanup.push(
@@ -82,6 +83,9 @@ describe('recordings follow the sender’s RTP timeline', () => {
     expect(rms(9)).toBeGreaterThan(3000);
     expect(rms(20)).toBe(0);
     expect(rms(30)).toBeGreaterThan(3000);
+    const exposition = await metrics.registry.metrics();
+    expect(exposition).toMatch(/media_recordings_total\{reason="stopped"\} 1/);
+    expect(exposition).toMatch(/media_recorded_seconds_total 0\.8/);
   });
 
   it('a peer that sends nothing ends a silence-timed recording with nothing recorded', async () => {
