@@ -650,6 +650,29 @@ describe('B2bua in-dialog requests', () => {
     await until(() => media.ops.includes(`teardown ${t.bridges[0]!.sessionId}`));
   });
 
+  it('a re-INVITE from B before the caller ACKed gets 491, and passes once the ACK arrived', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.agent('bob', '10.0.0.2');
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    // The caller's first ACK is lost.
+    t.net.drop((m, from) => from === '10.0.0.1:5060' && m.isRequest() && m.method === 'ACK');
+    const incoming = nextCall(bob);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    const bobCall = await incoming;
+    await bobCall.accept({ body: SDP_B });
+    await calling;
+    await expect(bobCall.reinvite({ body: SDP_B })).rejects.toMatchObject({ status: 491 });
+    expect(bobCall.state).toBe('confirmed');
+    // T1 later the B2BUA retransmits its 2xx; the caller ACKs again.
+    t.clock.advance(500);
+    await until(() => t.bridges[0]!.aLeg.state === 'confirmed');
+    const ok = await bobCall.reinvite({ body: SDP_B });
+    expect(ok.status).toBe(200);
+    await alice.hangup();
+  });
+
   it('relays UPDATE offers in both directions and passes a refusal back', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

@@ -993,7 +993,9 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
         : { status: 200 };
     }
     const other = this.#other(side);
-    if (other === undefined || other.call.state !== 'confirmed') return { status: 481 };
+    if (other === undefined || isOver(other.call)) return { status: 481 };
+    // The other party has not ACKed its 2xx yet: ask for a retry (RFC 3261 §14.2).
+    if (other.call.state !== 'confirmed') return { status: 491 };
     // RFC 3261 §14.1 / RFC 3311 §5.2: one offer at a time; the peer retries after 491.
     if (this.#offerPending || this.#transferring) return { status: 491 };
     this.#offerPending = true;
@@ -1055,7 +1057,9 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
 
   async #relayInfo(side: Side, ctx: InDialogRequest): Promise<ResponseSpec> {
     const other = this.#other(side);
-    if (other === undefined || other.call.state !== 'confirmed') return { status: 481 };
+    if (other === undefined || isOver(other.call)) return { status: 481 };
+    // The other party has not ACKed its 2xx yet: ask for a retry (RFC 3261 §14.2).
+    if (other.call.state !== 'confirmed') return { status: 491 };
     const contentType = ctx.request.headers.get('content-type');
     if (contentType === undefined || ctx.request.body.length === 0) return { status: 200 };
     // RFC 6086 §4.2: INFO is end to end; the other party's answer is passed back.
