@@ -393,18 +393,18 @@ export class EmbeddedHistoryStore implements HistoryStore {
     return this.#write(
       rows,
       (r) => P.cdrId + SEP + r.tenantId + SEP + r.id,
-      (r, put) => {
+      (r, out) => {
         const retentionMs = retention.get(r.tenantId) ?? null;
         const expireAt = retentionMs === null ? undefined : r.startedAt + retentionMs;
         const time = hex(r.startedAt);
         const keys = cdrRowKeys(r, time, expireAt);
-        put(
+        out.push(
           keys[0] as string,
           expireAt === undefined ? r.encoded : withExpiry(r.encoded, expireAt),
         );
         // The id index holds the time part of the primary key; the others nothing.
-        put(keys[1] as string, time);
-        for (let k = 2; k < keys.length; k++) put(keys[k] as string, '');
+        out.push(keys[1] as string, time);
+        for (let k = 2; k < keys.length; k++) out.push(keys[k] as string, '');
       },
       'cdr',
       signal,
@@ -425,12 +425,12 @@ export class EmbeddedHistoryStore implements HistoryStore {
       return this.#write(
         records,
         (a) => key(P.activityId, a.tenantId, a.id),
-        (a, put) => {
+        (a, out) => {
           const keys = activityKeys(a);
-          put(keys[0] as string, encodeActivity(a));
+          out.push(keys[0] as string, encodeActivity(a));
           // The id index holds the time part of the primary key; the others nothing.
-          put(keys[1] as string, hex(a.at.getTime()));
-          for (let i = 2; i < keys.length; i++) put(keys[i] as string, '');
+          out.push(keys[1] as string, hex(a.at.getTime()));
+          for (let i = 2; i < keys.length; i++) out.push(keys[i] as string, '');
         },
         'activity',
         options.signal,
@@ -748,7 +748,7 @@ export class EmbeddedHistoryStore implements HistoryStore {
   async #write<T>(
     records: readonly T[],
     idKey: (record: T) => string,
-    write: (record: T, put: (key: string, value: string) => void) => void,
+    write: (record: T, out: string[]) => void,
     kind: 'cdr' | 'activity',
     signal: AbortSignal | undefined,
   ): Promise<RecordResult> {
@@ -761,23 +761,34 @@ export class EmbeddedHistoryStore implements HistoryStore {
         if (unique.has(k)) duplicates++;
         else unique.set(k, i);
       }
-      const present = unique.size === 0 ? [] : await this.#db.hasMany([...unique.keys()]);
+      const looking = unique.size === 0 ? [] : this.#db.hasMany([...unique.keys()]);
+      // While the database looks for the ids, prepare every record's keys and
+      // values (alternating), then keep those of the new ones.
+      const prepared: string[][] = [];
+      try {
+        for (const i of unique.values()) {
+          const out: string[] = [];
+          write(records[i] as T, out);
+          prepared.push(out);
+        }
+      } catch (error) {
+        await Promise.resolve(looking).catch(() => undefined);
+        throw error;
+      }
+      const present = await looking;
       throwIfAborted(signal);
       // A chained batch costs about half the CPU of an array of operations.
       const batch = this.#db.batch();
-      const put = (k: string, v: string): void => {
-        batch.put(k, v);
-      };
       let inserted = 0;
       try {
-        let n = 0;
-        for (const i of unique.values()) {
-          if (present[n++] === true) {
+        for (let n = 0; n < prepared.length; n++) {
+          if (present[n] === true) {
             duplicates++;
             continue;
           }
           inserted++;
-          write(records[i] as T, put);
+          const out = prepared[n] as string[];
+          for (let j = 0; j < out.length; j += 2) batch.put(out[j] as string, out[j + 1] as string);
         }
       } catch (error) {
         await batch.close();
