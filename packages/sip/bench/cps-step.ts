@@ -106,10 +106,10 @@ export async function runStep(options: StepOptions): Promise<StepResult> {
       '-recv_timeout',
       '10000',
       '-timeout',
-      `${Math.ceil(expectedS + 20)}s`,
+      `${Math.ceil(expectedS + 12)}s`,
       '-timeout_error',
     ],
-    { cwd: dir, timeoutMs: (expectedS + 40) * 1000 },
+    { cwd: dir, timeoutMs: (expectedS + 30) * 1000 },
   );
   const wallS = (performance.now() - started) / 1000;
   try {

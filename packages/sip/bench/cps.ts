@@ -52,7 +52,7 @@ import { SIPP, type SearchResult, type StepResult, findMaxRate } from './cps-ste
 const quick = process.env['CPS_QUICK'] === '1';
 const only = process.env['CPS_ONLY'];
 const stepSeconds = Number(process.env['CPS_STEP_S'] ?? (quick ? 2 : 5));
-const budgetS = Number(process.env['CPS_BUDGET_S'] ?? (quick ? 45 : 80));
+const budgetS = Number(process.env['CPS_BUDGET_S'] ?? (quick ? 45 : 75));
 const holdCalls = Number(process.env['CPS_HOLD_CALLS'] ?? (quick ? 1000 : 2000));
 const kamailioChildren = Number(process.env['CPS_KAMAILIO_CHILDREN'] ?? 2);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
