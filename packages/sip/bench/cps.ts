@@ -264,6 +264,7 @@ async function main(): Promise<void> {
   const kamailioRate = kamailio?.best?.rate ?? 0;
   result['kamailioCallsPerSecond'] = kamailioRate;
   result['kamailioSetupP99Ms'] = kamailio?.best?.setupP99Ms ?? null;
+  result['kamailioWorkers'] = kamailioChildren;
   if (typeof result['callsPerSecond'] === 'number' && kamailioRate > 0) {
     result['ratioVsKamailio'] = Math.round((result['callsPerSecond'] / kamailioRate) * 100) / 100;
   }
