@@ -404,6 +404,30 @@ describe('B2bua.bridge', () => {
     await alice.hangup();
   });
 
+  it('a target that fails after early media lets the next target send its own', async () => {
+    const t = setup();
+    const alice = t.phone('alice', '10.0.0.1');
+    const bob = t.agent('bob', '10.0.0.2');
+    const carol = t.agent('carol', '10.0.0.3');
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }, { uri: 'sip:carol@10.0.0.3' }] }));
+    await t.start(alice, bob, carol);
+    const toBob = nextCall(bob);
+    const toCarol = nextCall(carol);
+    const calling = alice.call({ uri: 'sip:x@10.0.0.100' });
+    const bobCall = await toBob;
+    await bobCall.progress({ status: 183, body: SDP_B });
+    await until(() => alice.received(183).length === 1);
+    bobCall.reject({ status: 480 });
+    const carolCall = await toCarol;
+    const carolSdp = SDP_B.replace('6000', '6004');
+    await carolCall.progress({ status: 183, body: carolSdp });
+    await until(() => alice.received(183).length === 2);
+    expect(alice.received(183)[1]!.body.toString()).toBe(carolSdp);
+    await carolCall.accept({ body: carolSdp });
+    await calling;
+    await alice.hangup();
+  });
+
   it('answers a B leg that sends a body that is not SDP with BYE (488) and tries the next target', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

@@ -488,6 +488,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     let last: Attempt = { kind: 'failed', status: 480, reason: 'No targets', by: 'local' };
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i] as B2buaTarget;
+      if (this.#state === 'ended' || isOver(this.#caller.call)) return { kind: 'aborted' };
       last = await this.#attempt([target]);
       if (last.kind !== 'failed') return last;
       if (i < targets.length - 1 && !continueOn(last.status)) return last;
@@ -570,6 +571,8 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const fail = (status: number, reason: string, by: 'callee' | 'local'): void => {
       if (fork.done) return;
       fork.done = true;
+      // A failed target gives up the caller's early media, so a later one may send its own.
+      if (this.#earlyFork === fork) this.#earlyFork = undefined;
       fork.timer?.cancel();
       this.#teardownLeg(fork, 'failed');
       onFailure(fork, status, reason, by);
@@ -660,7 +663,12 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     const aLeg = this.#caller.call;
     this.#safeEmit('progress', response, fork.target);
     let body: string | undefined;
-    if (response.body.length > 0 && (this.#earlyFork === undefined || this.#earlyFork === fork)) {
+    const callerOffered = aLeg.remoteBody !== undefined && aLeg.remoteBody.length > 0;
+    if (
+      callerOffered &&
+      response.body.length > 0 &&
+      (this.#earlyFork === undefined || this.#earlyFork === fork)
+    ) {
       // Early media (RFC 3960): the first B leg with an SDP answer in a 1xx
       // gets the caller's early dialog; later ones are relayed without SDP.
       const media = this.#host.media;
