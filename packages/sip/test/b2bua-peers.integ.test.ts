@@ -239,6 +239,29 @@ describe.each(['UDP', 'TCP'] as const)('SIPp through the B2BUA over %s', (protoc
   });
 });
 
+describe('draining with real peers', () => {
+  it('a call in progress finishes while a new caller gets 503 with Retry-After', async () => {
+    const targets: B2buaTarget[] = [];
+    sw = await startSwitch({ route: () => targets });
+    const callee = await startCallee('UDP', { calls: 1 });
+    targets.push(callee.target);
+    // A call that stays up for 3 s.
+    const first = call('UDP', { extra: ['-d', '3000'] });
+    const bridge = await sw.nthBridge(1);
+    expect(await bridge.outcome).toMatchObject({ answered: true });
+    const drained = sw.b2bua.drain();
+    const refused = await call('UDP', { scenario: 'b2bua-uac-expect-503.xml' });
+    expect(refused.code, refused.output).toBe(0);
+    expect(sw.bridges).toHaveLength(1);
+    const done = await first;
+    expect(done.code, done.output).toBe(0);
+    expect(await bridge.ended).toMatchObject({ by: 'caller', reason: 'bye' });
+    await drained;
+    expect(sw.b2bua.state).toBe('stopped');
+    expect((await callee.peer.exited).code, callee.peer.output()).toBe(0);
+  });
+});
+
 describe('retransmissions over UDP', () => {
   it('SIPp caller and callee both losing 10 % of messages: all 20 calls complete', async () => {
     const targets: B2buaTarget[] = [];
