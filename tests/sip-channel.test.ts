@@ -589,4 +589,20 @@ describe('SipCallChannel', () => {
     expect(collected).toMatchObject({ digits: '', reason: 'timeout' });
     await channel.hangup();
   });
+
+  it('many concurrent channels share one set of listeners on the media controller', async () => {
+    const calls = await Promise.all(Array.from({ length: 12 }, () => dial()));
+    expect(media.listenerCount('dtmf')).toBe(1);
+    expect(media.listenerCount('ended')).toBe(1);
+    await Promise.all(calls.map(({ channel }) => channel.answer()));
+    // Each channel hears only its own caller's digits.
+    const collecting = calls.map(({ channel }) =>
+      channel.collectDigits({ firstDigitTimeoutMs: 1500 }),
+    );
+    await calls[5]?.call.dtmf({ digit: '5' });
+    const got = await Promise.all(collecting);
+    expect(got.map((r) => r.digits)).toEqual(calls.map((_, i) => (i === 5 ? '5' : '')));
+    await Promise.all(calls.map(({ channel }) => channel.hangup()));
+    expect(media.listenerCount('dtmf')).toBeLessThanOrEqual(1);
+  });
 });

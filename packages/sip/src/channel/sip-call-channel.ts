@@ -187,6 +187,69 @@ function sdpType(contentType: string | undefined): boolean {
 
 const MEDIA_SDP_CODES = new Set(['MEDIA_SDP_INVALID', 'MEDIA_SDP_NO_COMMON_CODEC']);
 
+/** What a channel hears from its media session. */
+interface MediaSubscriber {
+  dtmf(leg: string, event: DtmfEvent): void;
+  timeout(leg: string): void;
+  ended(reason: string): void;
+}
+
+/**
+ * One set of listeners per media controller, dispatching by session id, so
+ * thousands of concurrent channels neither add thousands of listeners to
+ * the controller nor scan them all for every event.
+ */
+class MediaRouter {
+  readonly sessions = new Map<string, MediaSubscriber>();
+  readonly #media: TerminatingMediaController;
+  readonly #dtmf = (sessionId: string, leg: string, event: DtmfEvent): void => {
+    this.sessions.get(sessionId)?.dtmf(leg, event);
+  };
+  readonly #timeout = (sessionId: string, leg: string): void => {
+    this.sessions.get(sessionId)?.timeout(leg);
+  };
+  readonly #ended = (sessionId: string, reason: string): void => {
+    this.sessions.get(sessionId)?.ended(reason);
+  };
+
+  constructor(media: TerminatingMediaController) {
+    this.#media = media;
+  }
+
+  add(sessionId: string, subscriber: MediaSubscriber): void {
+    if (this.sessions.has(sessionId)) {
+      throw new TypeError(`Media session '${sessionId}' already has a channel`);
+    }
+    if (this.sessions.size === 0) {
+      this.#media.on('dtmf', this.#dtmf);
+      this.#media.on('timeout', this.#timeout);
+      this.#media.on('ended', this.#ended);
+    }
+    this.sessions.set(sessionId, subscriber);
+  }
+
+  delete(sessionId: string, subscriber: MediaSubscriber): void {
+    if (this.sessions.get(sessionId) !== subscriber) return;
+    this.sessions.delete(sessionId);
+    if (this.sessions.size === 0) {
+      this.#media.off('dtmf', this.#dtmf);
+      this.#media.off('timeout', this.#timeout);
+      this.#media.off('ended', this.#ended);
+    }
+  }
+}
+
+const routers = new WeakMap<TerminatingMediaController, MediaRouter>();
+
+function routerOf(media: TerminatingMediaController): MediaRouter {
+  let router = routers.get(media);
+  if (router === undefined) {
+    router = new MediaRouter(media);
+    routers.set(media, router);
+  }
+  return router;
+}
+
 /** Parses the DTMF digit of an INFO body (application/dtmf-relay or application/dtmf). */
 export function infoDigit(contentType: string | undefined, body: string): string | undefined {
   const type = (contentType ?? '').trim().toLowerCase();
@@ -244,9 +307,7 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
   #collector: DigitCollector | undefined;
   #recording: Recording | undefined;
   #bridging = false;
-  readonly #onMediaDtmf: (sessionId: string, leg: string, event: DtmfEvent) => void;
-  readonly #onMediaTimeout: (sessionId: string, leg: string) => void;
-  readonly #onMediaEnded: (sessionId: string, reason: string) => void;
+  readonly #subscriber: MediaSubscriber;
 
   constructor(options: SipCallChannelOptions) {
     super();
@@ -266,24 +327,24 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
     this.from = party(call.invite.from, undefined);
     this.to = party(undefined, call.invite.uri);
     if (this.to.user === '') this.to = party(call.invite.to, call.invite.uri);
-    this.#onMediaDtmf = (sessionId, leg, event) => {
-      if (sessionId === this.sessionId && leg === this.leg) this.#dtmf(event);
+    this.#subscriber = {
+      dtmf: (leg, event) => {
+        if (leg === this.leg) this.#dtmf(event);
+      },
+      timeout: (leg) => {
+        if (leg !== this.leg) return;
+        if (this.#options.hangupOnMediaTimeout === true && this.#state !== 'ended') {
+          this.#logger.info({ callId: this.id }, 'no RTP from the caller: hanging up');
+          void this.#hangup('system', 'media-timeout').catch(() => undefined);
+        }
+      },
+      ended: (reason) => {
+        if (this.#state === 'answered' && !this.#bridging) {
+          void this.#hangup('system', `media-ended:${reason}`).catch(() => undefined);
+        }
+      },
     };
-    this.#onMediaTimeout = (sessionId, leg) => {
-      if (sessionId !== this.sessionId || leg !== this.leg) return;
-      if (this.#options.hangupOnMediaTimeout === true && this.#state !== 'ended') {
-        this.#logger.info({ callId: this.id }, 'no RTP from the caller: hanging up');
-        void this.#hangup('system', 'media-timeout').catch(() => undefined);
-      }
-    };
-    this.#onMediaEnded = (sessionId, reason) => {
-      if (sessionId === this.sessionId && this.#state === 'answered' && !this.#bridging) {
-        void this.#hangup('system', `media-ended:${reason}`).catch(() => undefined);
-      }
-    };
-    this.media.on('dtmf', this.#onMediaDtmf);
-    this.media.on('timeout', this.#onMediaTimeout);
-    this.media.on('ended', this.#onMediaEnded);
+    routerOf(this.media).add(this.sessionId, this.#subscriber);
     call.on('terminated', (end) => {
       this.#callEnded(end);
     });
@@ -868,9 +929,7 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
     if (this.#playing !== undefined) this.#playing.outcome = 'hangup';
     this.#collector?.cancel('hangup');
     if (this.#recording !== undefined) this.#recording.outcome = 'hangup';
-    this.media.off('dtmf', this.#onMediaDtmf);
-    this.media.off('timeout', this.#onMediaTimeout);
-    this.media.off('ended', this.#onMediaEnded);
+    routerOf(this.media).delete(this.sessionId, this.#subscriber);
     this.emit('ended', by, reason);
     void this.#teardownMedia(reason);
   }
