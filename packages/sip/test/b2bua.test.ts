@@ -1096,6 +1096,12 @@ describe('B2bua lifecycle', () => {
     media.emit('timeout', bridge.sessionId, 'b7');
     await flush();
     expect(bridge.state).toBe('answered');
+    // On hold, a silent party is expected.
+    await alice.hold();
+    media.emit('timeout', bridge.sessionId, 'b1');
+    await flush();
+    expect(bridge.state).toBe('answered');
+    await alice.unhold();
     media.emit('timeout', bridge.sessionId, 'b1');
     await Promise.all([alice.waitForState('hungup'), bob.waitForState('hungup')]);
     expect(bridge.end).toMatchObject({ by: 'local', reason: 'timeout' });

@@ -327,6 +327,8 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
   #mediaUsed = false;
   #offerPending = false;
   #transferring = false;
+  /** Whether the last offer relayed put the call on hold (sendonly, inactive or 0.0.0.0). */
+  #held = false;
   /** The referrer of the transfer in progress: its BYE does not end the bridge. */
   #transferFrom: Side | undefined;
   #finishing = false;
@@ -397,7 +399,8 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
 
   /** @internal Ends the bridge because the media plane saw no media from a leg. */
   _mediaTimeout(leg: string): Promise<void> {
-    if (this.#state !== 'answered') return Promise.resolve();
+    // On hold the held party may well send nothing (RFC 3264 §8.4): not a dead peer.
+    if (this.#state !== 'answered' || this.#held) return Promise.resolve();
     const legs = [this.#caller.legId, this.#callee?.legId];
     if (!legs.includes(leg)) return Promise.resolve();
     // RFC 3326: the Reason tells both parties why (no RTP within the media timeout).
@@ -1010,6 +1013,9 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
     try {
       const media = this.#host.media;
       let offer = request.body.toString('utf8');
+      // RFC 3264 §8.4: hold is an offer with sendonly or inactive (or, RFC 2543 style, c=0.0.0.0).
+      this.#held =
+        /^a=(sendonly|inactive)\s*$/m.test(offer) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(offer);
       if (media !== undefined) {
         try {
           offer = (
