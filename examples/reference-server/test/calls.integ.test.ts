@@ -8,7 +8,7 @@ import { VirtualPhone } from '@voxmesh/sip/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Cdr } from '@voxmesh/history';
 import { DEFAULT_CONFIG } from '../src/config.js';
-import { startServer, type TestServer } from './helpers.js';
+import { api, startServer, type TestServer } from './helpers.js';
 
 let t: TestServer;
 let udpPort = 0;
@@ -133,6 +133,100 @@ describe('extension to extension', () => {
     const cdr = await cdrOf(call.callId);
     expect(cdr.disposition).toBe('answered');
     expect(cdr.users).toEqual(expect.arrayContaining(['1001', '1002']));
+  });
+});
+
+describe('forwarding and transfer', () => {
+  it('sends a call for a phone that is not registered to its voicemail', async () => {
+    const caller = await phone('1001', { register: false });
+    const call = await caller.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    // Answered by the server's voicemail (a terminated leg), not by a phone.
+    expect(caller.state).toBe('talking');
+    await new Promise((r) => setTimeout(r, 500));
+    await caller.hangup();
+    const cdr = await cdrOf(call.callId);
+    expect(cdr.disposition).toBe('answered');
+    expect(cdr.users).toContain('1002');
+    expect(cdr.ivrPath).toEqual(['voicemail-1002/record']);
+  });
+
+  it('forwards on busy and, after the no-answer time, to voicemail', async () => {
+    const key = t.server.seeded!.apiKey;
+    const users = (await api(t.base, 'GET', '/v1/tenants/demo/users/u1002', { key }))
+      .body as Record<string, unknown>;
+    const put = await api(t.base, 'PUT', '/v1/tenants/demo/users/u1002', {
+      key,
+      body: {
+        ...users,
+        forwarding: {
+          noAnswer: { destination: { type: 'voicemail', extension: '1002' }, afterSeconds: 5 },
+          busy: { type: 'voicemail', extension: '1002' },
+        },
+      },
+    });
+    expect(put.status).toBe(200);
+    const b = await phone('1002');
+    const caller = await phone('1001', { register: false });
+    // No answer: 1002 rings for 5 s, then voicemail answers.
+    const started = Date.now();
+    const first = await caller.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
+    expect(b.received('INVITE')).toHaveLength(1);
+    expect(b.received('CANCEL')).toHaveLength(1);
+    await caller.hangup();
+    expect((await cdrOf(first.callId)).ivrPath).toEqual(['voicemail-1002/record']);
+    // Busy: 1002 rejects with 486, voicemail answers at once.
+    b.on('state', (state) => {
+      if (state === 'ringing') b.reject({ status: 486 });
+    });
+    const second = await caller.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    expect(caller.state).toBe('talking');
+    await caller.hangup();
+    expect((await cdrOf(second.callId)).ivrPath).toEqual(['voicemail-1002/record']);
+  });
+
+  it('blind transfer: 1002 sends 1001 on to another extension', async () => {
+    const key = t.server.seeded!.apiKey;
+    const added = await api(t.base, 'POST', '/v1/tenants/demo/users', {
+      key,
+      body: {
+        id: 'u1004',
+        extension: '1004',
+        displayName: 'Transfer target',
+        sip: { username: '1004', password: 'transfer-target-1004' },
+      },
+    });
+    expect(added.status).toBe(201);
+    const transport = new SipTransport({
+      listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0 }],
+    });
+    await transport.start();
+    const target = new VirtualPhone({
+      transport,
+      uri: 'sip:1004@demo.local',
+      credentials: { username: '1004', password: 'transfer-target-1004' },
+      autoAnswer: true,
+    });
+    await target.start();
+    started.push(transport, target);
+    await target.register({ registrar: `sip:127.0.0.1:${udpPort}`, expiresS: 300 });
+    started.push({
+      stop: () =>
+        target
+          .register({ registrar: `sip:127.0.0.1:${udpPort}`, expiresS: 0 })
+          .then(() => undefined),
+    });
+    const b = await phone('1002', { autoAnswer: true });
+    const a = await phone('1001');
+    await a.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    await b.waitForState('talking');
+    await new Promise((r) => setTimeout(r, 300)); // the registration cache follows the registrar
+    await b.transfer({ target: 'sip:1004@demo.local' });
+    await target.waitForState('talking');
+    await b.waitForState('hungup');
+    expect(a.state).toBe('talking');
+    await a.hangup();
+    await target.waitForState('hungup');
   });
 });
 
