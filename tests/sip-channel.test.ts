@@ -605,4 +605,41 @@ describe('SipCallChannel', () => {
     await Promise.all(calls.map(({ channel }) => channel.hangup()));
     expect(media.listenerCount('dtmf')).toBeLessThanOrEqual(1);
   });
+
+  it('play() before answer() is early media: 183 with the media plane SDP, then 200 with the same SDP', async () => {
+    const { channel, call, peer } = await dial();
+    const progress: number[] = [];
+    call.on('progress', (r) => progress.push(r.status));
+    const states: string[] = [];
+    channel.on('state', (s) => states.push(s));
+    await expect(channel.play({ toneHz: 440, durationMs: 200 })).resolves.toMatchObject({
+      reason: 'finished',
+    });
+    expect(channel.state).toBe('early');
+    expect(progress).toContain(183);
+    await peer.waitFor((r) => r.length >= 8);
+    await expect(channel.record({ key: 'early' })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_STATE,
+    });
+    const early = call.remoteBody?.toString();
+    await channel.answer();
+    expect(call.state).toBe('confirmed');
+    expect(call.remoteBody?.toString()).toBe(early);
+    expect(states).toEqual(['early', 'answered']);
+    await channel.hangup();
+
+    // Hanging up during early media is a final response, not a BYE.
+    const second = await dial();
+    await second.channel.play({ silenceMs: 60 });
+    await second.channel.hangup({ sipStatus: 486 });
+    await expect(second.call.answered()).rejects.toMatchObject({ status: 486 });
+  });
+
+  it('play() before answer() without an SDP offer in the INVITE is refused with INVALID_STATE', async () => {
+    const { channel } = await dial({ body: null });
+    await expect(channel.play({ silenceMs: 20 })).rejects.toMatchObject({
+      code: ErrorCode.INVALID_STATE,
+    });
+    await channel.hangup();
+  });
 });

@@ -301,6 +301,8 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
   readonly #logger: Logger;
   #state: CallState = 'ringing';
   #answering: Promise<void> | undefined;
+  #early: Promise<void> | undefined;
+  #local: { sdp: string; type: 'answer' | 'offer' } | undefined;
   #queue = '';
   #typeAhead = false;
   #playing: Playing | undefined;
@@ -377,45 +379,9 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
 
   async #answer(options: AnswerOptions): Promise<void> {
     const call = this.call;
-    const invite = call.invite;
-    const hasBody = invite.body.length > 0;
-    if (hasBody && !sdpType(invite.contentType)) {
-      // RFC 3261 §21.4.13: a body we cannot read gets 415 with Accept.
-      this.#refuse(415, [['Accept', 'application/sdp']]);
-      throw new VoxmeshError(
-        SipChannelErrorCode.SIP_CHANNEL_MEDIA_REFUSED,
-        `The INVITE body is ${invite.contentType ?? 'untyped'}, not application/sdp`,
-      );
-    }
-    let local: { sdp: string; type: 'answer' | 'offer' };
-    try {
-      local = await this.media.terminate(
-        {
-          sessionId: this.sessionId,
-          tenantId: this.tenantId,
-          leg: this.leg,
-          sdp: hasBody ? invite.body.toString('utf8') : undefined,
-        },
-        { signal: options.signal },
-      );
-    } catch (error) {
-      if (this.#isEnded()) throw this.#endedError('answer');
-      if (VoxmeshError.is(error) && MEDIA_SDP_CODES.has(error.code)) {
-        // RFC 3261 §21.4.26: 488 Not Acceptable Here, with a Warning (§20.43: 305 Incompatible media format).
-        this.#refuse(488, [['Warning', `305 voxmesh "${error.message.replace(/["\\]/g, '')}"`]]);
-        throw new VoxmeshError(
-          SipChannelErrorCode.SIP_CHANNEL_MEDIA_REFUSED,
-          `The caller's SDP was refused: ${error.message}`,
-          { cause: error },
-        );
-      }
-      this.#refuse(VoxmeshError.is(error) && error.retryable ? 503 : 500, []);
-      throw error;
-    }
-    if (this.#isEnded()) {
-      await this.#teardownMedia('ended');
-      throw this.#endedError('answer');
-    }
+    if (this.#early !== undefined) await this.#early.catch(() => undefined);
+    if (this.#isEnded()) throw this.#endedError('answer');
+    const local = this.#local ?? (await this.#negotiate(options.signal));
     try {
       await call.accept({ body: local.sdp, signal: options.signal });
     } catch (error) {
@@ -449,11 +415,89 @@ export class SipCallChannel extends TypedEventEmitter<CallChannelEvents> impleme
     this.#setState('answered');
   }
 
+  /**
+   * Early media (RFC 3960): plays before the answer are sent after a 183
+   * Session Progress carrying the media plane's answer (RFC 3261 §13.3.1.1),
+   * e.g. an announcement to a caller who is not to be answered. Needs an
+   * offer in the INVITE.
+   */
+  #startEarly(): Promise<void> {
+    this.#early ??= (async () => {
+      if (this.call.invite.body.length === 0) {
+        throw new VoxmeshError(
+          ErrorCode.INVALID_STATE,
+          `Cannot play to call '${this.id}' before answering it: the INVITE had no SDP offer`,
+        );
+      }
+      const local = await this.#negotiate(undefined);
+      try {
+        await this.call.progress({ status: 183, body: local.sdp });
+      } catch (error) {
+        if (this.#isEnded() || this.call.state === 'terminated') throw this.#endedError('play');
+        throw error;
+      }
+      if (this.#state === 'ringing') this.#setState('early');
+    })();
+    return this.#early;
+  }
+
+  /** The media plane answers the caller's offer (or makes one); refusals end the call with 488/415. */
+  async #negotiate(
+    signal: AbortSignal | undefined,
+  ): Promise<{ sdp: string; type: 'answer' | 'offer' }> {
+    const call = this.call;
+    const invite = call.invite;
+    const hasBody = invite.body.length > 0;
+    if (hasBody && !sdpType(invite.contentType)) {
+      // RFC 3261 §21.4.13: a body we cannot read gets 415 with Accept.
+      this.#refuse(415, [['Accept', 'application/sdp']]);
+      throw new VoxmeshError(
+        SipChannelErrorCode.SIP_CHANNEL_MEDIA_REFUSED,
+        `The INVITE body is ${invite.contentType ?? 'untyped'}, not application/sdp`,
+      );
+    }
+    let local: { sdp: string; type: 'answer' | 'offer' };
+    try {
+      local = await this.media.terminate(
+        {
+          sessionId: this.sessionId,
+          tenantId: this.tenantId,
+          leg: this.leg,
+          sdp: hasBody ? invite.body.toString('utf8') : undefined,
+        },
+        { signal },
+      );
+    } catch (error) {
+      if (this.#isEnded()) throw this.#endedError('answer');
+      if (VoxmeshError.is(error) && MEDIA_SDP_CODES.has(error.code)) {
+        // RFC 3261 §21.4.26: 488 Not Acceptable Here, with a Warning (§20.43: 305 Incompatible media format).
+        this.#refuse(488, [['Warning', `305 voxmesh "${error.message.replace(/["\\]/g, '')}"`]]);
+        throw new VoxmeshError(
+          SipChannelErrorCode.SIP_CHANNEL_MEDIA_REFUSED,
+          `The caller's SDP was refused: ${error.message}`,
+          { cause: error },
+        );
+      }
+      this.#refuse(VoxmeshError.is(error) && error.retryable ? 503 : 500, []);
+      throw error;
+    }
+    if (this.#isEnded()) {
+      await this.#teardownMedia('ended');
+      throw this.#endedError('answer');
+    }
+    this.#local = local;
+    return local;
+  }
+
   async play(
     sources: PromptSource | readonly PromptSource[],
     options: PlayOptions = {},
   ): Promise<PlayResult> {
-    this.#assertAnswered('play');
+    this.#assertLive('play');
+    if (this.#state !== 'answered' && this.#state !== 'early') {
+      if (this.#answering !== undefined) await this.#answering;
+      else await this.#startEarly();
+    }
     const list: readonly PromptSource[] = Array.isArray(sources)
       ? sources
       : [sources as PromptSource];
