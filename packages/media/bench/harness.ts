@@ -3,7 +3,8 @@
 // generator (rtp-load.c).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -69,6 +70,44 @@ export function raise(pid: number, allThreads: boolean): void {
   const r = spawnSync('chrt', [...(allThreads ? ['-a'] : []), '-f', '-p', '10', String(pid)]);
   if (r.status !== 0) console.error(`chrt failed: ${r.stderr.toString().trim()}`);
 }
+
+/**
+ * Bundles a worker (TypeScript, workspace sources) into one plain JavaScript
+ * file and returns its path, so the system under test runs on bare Node:
+ * under `--import tsx` a process also carries tsx's module-hooks thread and
+ * an esbuild service process, and with its event loop at real-time priority
+ * those showed up as 30–60 ms stalls. esbuild is tsx's own dependency.
+ */
+export function bundleWorker(entry: URL): string {
+  const esbuild = createRequire(createRequire(import.meta.url).resolve('tsx'))('esbuild') as {
+    buildSync(options: Record<string, unknown>): unknown;
+  };
+  const source = fileURLToPath(entry);
+  const outfile = join(
+    tmpdir(),
+    `voxmesh-${createHash('sha256').update(source).digest('hex').slice(0, 8)}-${process.pid}.mjs`,
+  );
+  esbuild.buildSync({
+    entryPoints: [source],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['@voxmesh/source'],
+    outfile,
+    logLevel: 'error',
+    // Bundled CommonJS dependencies require() Node's built-in modules.
+    banner: {
+      js: "import { createRequire as __voxmeshRequire } from 'node:module'; const require = __voxmeshRequire(import.meta.url);",
+    },
+  });
+  bundles.add(outfile);
+  return outfile;
+}
+const bundles = new Set<string>();
+process.on('exit', () => {
+  for (const file of bundles) rmSync(file, { force: true });
+});
 
 /** Kills every child and exits when a step hangs (a starved or stuck process). */
 export function watchdog(ms: number): { [Symbol.dispose](): void } {
