@@ -1,6 +1,7 @@
 // Kamailio 5.6 as the reference stateful proxy of the sip-cps benchmark: tm +
 // sl + rr + maxfwd, Record-Route on INVITE so that it stays in every dialog,
-// every request relayed to one next hop. Runs in the foreground (-DD -E) so
+// in-dialog requests with a route set loose-routed, every other request
+// relayed to one next hop. Runs in the foreground (-DD -E) so
 // the harness owns the process.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -62,7 +63,11 @@ request_route {
     exit;
   }
   if (is_method("INVITE")) record_route();
-  loose_route();
+  # In-dialog requests that name their route go where it says (RFC 3261 §16.4).
+  if (loose_route()) {
+    if (!t_relay()) sl_reply_error();
+    exit;
+  }
   $du = "${next}";
   if (is_method("ACK") && !t_check_trans()) {
     forward();
