@@ -140,6 +140,23 @@ describe.each(['UDP', 'TCP'] as const)('SIPp through the B2BUA over %s', (protoc
     await allCallsGone();
   });
 
+  it('early media: the callee’s 183 with its answer reaches the caller before the 200', async () => {
+    const targets: B2buaTarget[] = [];
+    sw = await startSwitch({ route: () => targets });
+    const callee = await startCallee(protocol, { scenario: 'b2bua-uas-early-media.xml' });
+    targets.push(callee.target);
+    const progress: number[] = [];
+    const caller = call(protocol, { scenario: 'b2bua-uac-early-media.xml' });
+    const bridge = await sw.nthBridge(1);
+    bridge.bridge.on('progress', (response) => progress.push(response.status));
+    const done = await caller;
+    expect(done.code, done.output).toBe(0);
+    expect((await callee.peer.exited).code, callee.peer.output()).toBe(0);
+    expect(progress).toContain(183);
+    expect(await bridge.outcome).toMatchObject({ answered: true });
+    await allCallsGone();
+  });
+
   it('486 from the first callee: the call fails over to the second, which answers', async () => {
     const targets: B2buaTarget[] = [];
     sw = await startSwitch({ route: () => targets, bridge: { strategy: 'sequential' } });
