@@ -309,10 +309,8 @@ export class HistoryOutbox extends Service<HistoryOutboxEvents> {
   #dirty = false;
   readonly #memoryLimit: number;
   /**
-   * Pending records held in memory, by sequence number. Every pending record
-   * is either here or counted in `#uncollected` (written while this was full,
-   * or found at start); while that count is 0, delivery takes records from
-   * here instead of reading them back.
+   * Pending records held in memory (at most `#memoryLimit`), by sequence
+   * number, in the order their writes completed; see `#complete`.
    */
   readonly #memory = new Map<number, Entry>();
   /**
