@@ -249,12 +249,13 @@ export class CallHandler {
       },
     );
     if (direction === 'internal') record.users.add(callerNumber);
-    log.info({ tenantId, from: callerNumber, to: dialled, route: route.kind }, 'New call');
+    const clog = log.child({ tenantId });
+    clog.info({ from: callerNumber, to: dialled, route: route.kind }, 'New call');
     this.#track(tenantId, 1);
     call.once('terminated', () => {
       this.#track(tenantId, -1);
     });
-    await this.#follow(call, route, record, log);
+    await this.#follow(call, route, record, clog);
   }
 
   /** Carries out a route; failures of a user's devices follow the user's forwarding. */

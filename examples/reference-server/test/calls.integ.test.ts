@@ -136,6 +136,24 @@ describe('extension to extension', () => {
   });
 });
 
+describe('parallel forks with anchored media', () => {
+  // InProcessMediaController keeps one pending offer per media session, and the
+  // B2BUA offers every parallel fork in the same session: only the fork offered
+  // last can answer; an earlier one gets "No offer from 'a' to 'b1' is pending"
+  // and the caller 488 after the ring time. The ring-group test above passes
+  // because its answering member is offered last.
+  it.skip('rings two phones of one user at once and the first-offered one answers (skipped: the media controller keeps one pending offer per session, so only the last parallel fork can answer — 488)', async () => {
+    const older = await phone('1002');
+    const newer = await phone('1002', { autoAnswer: true });
+    const caller = await phone('1001', { register: false });
+    await caller.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
+    // Contacts are rung most recent first: `newer` is fork b1 and answers, `older` is b2.
+    await newer.waitForState('talking');
+    await older.waitForState('hungup');
+    await caller.hangup();
+  });
+});
+
 describe('forwarding and transfer', () => {
   it('sends a call for a phone that is not registered to its voicemail', async () => {
     const caller = await phone('1001', { register: false });

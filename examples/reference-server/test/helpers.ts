@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger, type LogLevel } from '@voxmesh/core';
 import { DEFAULT_CONFIG, type ServerConfig } from '../src/config.js';
 import { ReferenceServer } from '../src/server.js';
 
@@ -33,7 +34,12 @@ export function testConfig(dataDir: string, overrides: Partial<ServerConfig> = {
 
 export async function startServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'voxmesh-refserver-'));
-  const server = new ReferenceServer({ config: testConfig(dataDir, overrides) });
+  // TEST_LOG_LEVEL=debug shows the server's logs while a test runs.
+  const level = process.env.TEST_LOG_LEVEL as LogLevel | undefined;
+  const server = new ReferenceServer({
+    config: testConfig(dataDir, overrides),
+    logger: level === undefined ? undefined : createLogger({ level }),
+  });
   try {
     await server.start();
   } catch (error) {
