@@ -172,6 +172,26 @@ describe('B2bua.bridge', () => {
     expect(t.b2bua.bridges).toHaveLength(0);
   });
 
+  it('a caller behind NAT (private Contact) gets the BYE at the address its INVITE came from', async () => {
+    const t = setup();
+    const natted = t.net.transport({ host: '10.0.0.1', port: 5060 });
+    // The phone advertises its private address, which nothing can reach.
+    const alice = new VirtualPhone({
+      transport: { ...natted, localAddress: () => ({ host: '192.168.1.10', port: 5060 }) },
+      uri: 'sip:alice@pbx.test',
+      clock: t.clock,
+    });
+    cleanups.push(() => alice.stop());
+    const bob = t.phone('bob', '10.0.0.2', true);
+    t.route(() => ({ targets: [{ uri: 'sip:bob@10.0.0.2' }] }));
+    await t.start(alice, bob);
+    await alice.call({ uri: 'sip:bob@10.0.0.100' });
+    expect(alice.sent('INVITE')[0]!.headers.get('contact')).toContain('192.168.1.10');
+    await bob.hangup();
+    await alice.waitForState('hungup');
+    expect(alice.received('BYE')).toHaveLength(1);
+  });
+
   it('propagates a BYE from the callee to the caller', async () => {
     const t = setup();
     const alice = t.phone('alice', '10.0.0.1');

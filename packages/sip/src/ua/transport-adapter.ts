@@ -21,6 +21,7 @@ export function isUaTransport(value: UaTransport | SipTransportLayer): value is 
  */
 export function userAgentTransport(layer: SipTransportLayer): UaTransport {
   const incoming = (flow: Flow): UaFlow => ({
+    id: flow.id,
     protocol: flow.protocol,
     reliable: flow.reliable,
     remote: flow.remote,

@@ -33,6 +33,8 @@ export interface UaFlow extends TransactionFlow {
   readonly protocol: UaProtocol;
   /** The peer's transport address. */
   readonly remote: { host: string; port: number };
+  /** The transport's id of the flow, when it has one (for {@link UaTarget.flowId}). */
+  readonly id?: string | undefined;
 }
 
 /** Options of {@link UaTransport.connect}. */

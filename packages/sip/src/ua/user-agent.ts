@@ -227,6 +227,22 @@ function protocolOf(uri: Uri, fallback: UaProtocol): UaProtocol {
   return uri.scheme === 'sips' ? 'TLS' : fallback;
 }
 
+/** Whether the request's Contact names the address it came from. */
+function contactIsSource(request: SipRequest, flow: UaFlow): boolean {
+  try {
+    const uri = request.contact[0]?.uri;
+    if (!(uri instanceof SipUri)) return false;
+    const protocol = protocolOf(uri, flow.protocol);
+    const host = uri.host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    return (
+      host === flow.remote.host.toLowerCase() &&
+      (uri.port ?? defaultPort(protocol)) === flow.remote.port
+    );
+  } catch {
+    return false;
+  }
+}
+
 function defaultPort(protocol: UaProtocol): number {
   // RFC 3261 §19.1.2 (5060/5061); RFC 7118 leaves WS ports to the URI.
   return protocol === 'TLS' || protocol === 'WSS' ? 5061 : protocol === 'WS' ? 80 : 5060;
@@ -842,6 +858,22 @@ export class UserAgent extends Service<UserAgentEvents> implements CallHost {
         invite: request,
         serverTransaction: itx,
       });
+      // Requests within the dialog go back where the INVITE came from (over
+      // its connection) when the Contact cannot be used as it is: a private
+      // address behind NAT (it differs from the source, RFC 3581 reasoning
+      // applied to the dialog) or a connection-oriented flow, which a
+      // WebSocket client's made-up host cannot be reached without (RFC 5626
+      // §5.3, RFC 7118 §5). A route set, when there is one, still wins.
+      if (flow.reliable || !contactIsSource(request, flow)) {
+        call.route = {
+          next: {
+            protocol: flow.protocol,
+            host: flow.remote.host,
+            port: flow.remote.port,
+            flowId: flow.id,
+          },
+        };
+      }
       this.#calls.add(call);
       this.#pendingInvites.set(itx, call);
       const keys = this.#callKeys.get(call);
