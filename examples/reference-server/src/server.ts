@@ -32,6 +32,7 @@ import {
 import { FsBlobStore } from '@voxmesh/storage';
 import { AdminApi } from './admin-api.js';
 import { CallHandler } from './calls.js';
+import { forkSafeMedia } from './fork-safe-media.js';
 import { LocalCalls } from './local-calls.js';
 import type { ServerConfig } from './config.js';
 import { TenantDirectory } from './directory.js';
@@ -274,7 +275,8 @@ export class ReferenceServer extends Service {
     await this.#media.start({ signal });
     this.#b2bua = new B2bua({
       ua: this.#ua,
-      media: this.#media,
+      // Any parallel fork may answer (the controller keeps one pending offer per session).
+      media: forkSafeMedia(this.#media),
       logger: logger.child({ component: 'b2bua' }),
       metrics,
     });

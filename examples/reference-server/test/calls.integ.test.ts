@@ -137,12 +137,10 @@ describe('extension to extension', () => {
 });
 
 describe('parallel forks with anchored media', () => {
-  // InProcessMediaController keeps one pending offer per media session, and the
-  // B2BUA offers every parallel fork in the same session: only the fork offered
-  // last can answer; an earlier one gets "No offer from 'a' to 'b1' is pending"
-  // and the caller 488 after the ring time. The ring-group test above passes
-  // because its answering member is offered last.
-  it.skip('rings two phones of one user at once and the first-offered one answers (skipped: the media controller keeps one pending offer per session, so only the last parallel fork can answer — 488)', async () => {
+  // InProcessMediaController keeps one pending offer per media session and the
+  // B2BUA offers every parallel fork in the same session; without the server's
+  // forkSafeMedia wrapper only the fork offered last could answer (488).
+  it('rings two phones of one user at once and the first-offered one answers', async () => {
     const older = await phone('1002');
     const newer = await phone('1002', { autoAnswer: true });
     const caller = await phone('1001', { register: false });
@@ -150,7 +148,11 @@ describe('parallel forks with anchored media', () => {
     // Contacts are rung most recent first: `newer` is fork b1 and answers, `older` is b2.
     await newer.waitForState('talking');
     await older.waitForState('hungup');
+    expect(older.received('CANCEL')).toHaveLength(1);
+    // The answering phone got the media plane's SDP, and the caller the media plane's answer.
+    expect(newer.received('INVITE')[0]!.body.toString()).not.toContain('m=audio 40000');
     await caller.hangup();
+    await newer.waitForState('hungup');
   });
 });
 
