@@ -15,6 +15,7 @@ import {
   ulawToAlaw,
   wavHeader,
 } from '@voxmesh/media';
+import { decodeAudio, decodeAudioInto, encodeAudio, encodeAudioInto } from '../src/codecs.js';
 
 const all = Uint8Array.from({ length: 256 }, (_, i) => i);
 
@@ -91,6 +92,26 @@ describe('G.711', () => {
     const bytes = encodeL16(s);
     expect(Buffer.from(bytes).toString('hex')).toBe('00000001ffff7fff80000102');
     expect([...decodeL16(bytes)]).toEqual([...s]);
+  });
+});
+
+describe('in-place codec paths', () => {
+  it('encode into and decode from a packet at an offset exactly as the allocating codecs do', () => {
+    const samples = Int16Array.from({ length: 160 }, (_, i) =>
+      Math.round(20000 * Math.sin(i / 3) + (i % 7) * 900 - 3000),
+    );
+    for (const codec of ['PCMU', 'PCMA', 'L16'] as const) {
+      const payload = encodeAudio(codec, samples);
+      const packet = new Uint8Array(12 + payload.length + 5).fill(0xaa);
+      expect(encodeAudioInto(codec, samples, packet, 12)).toBe(payload.length);
+      expect(Array.from(packet.subarray(12, 12 + payload.length))).toEqual(Array.from(payload));
+      // Bytes outside the payload are untouched.
+      expect(packet[11]).toBe(0xaa);
+      expect(packet[12 + payload.length]).toBe(0xaa);
+      const out = new Int16Array(samples.length);
+      expect(decodeAudioInto(codec, packet, 12, 12 + payload.length, out)).toBe(samples.length);
+      expect(Array.from(out)).toEqual(Array.from(decodeAudio(codec, payload)));
+    }
   });
 });
 
