@@ -102,6 +102,8 @@ interface Step {
   failed: number;
   cpuPercent: number;
   rssMb: number;
+  /** SIPp's first error lines of a step with failed calls. */
+  errors?: string[];
 }
 
 async function main(): Promise<void> {
@@ -276,6 +278,13 @@ async function main(): Promise<void> {
         cpuPercent,
         rssMb: await rssMb(pid),
       };
+      if (step.failed > 0 || step.successful < calls) {
+        step.errors = result.output
+          .split('\n')
+          .filter((l) => /aborting|unexpected|timeout|error|failed to/i.test(l))
+          .slice(0, 5)
+          .map((l) => l.trim().slice(0, 300));
+      }
       steps.push(step);
       log(
         `rate ${rate}/s: ${step.successful}/${calls} ok, ${step.failed} failed, server CPU ${cpuPercent} %, RSS ${step.rssMb} MB`,
