@@ -188,7 +188,8 @@ interface SessionState {
   id: string;
   legs: Map<MediaLegId, LegState>;
   relays: { relay: RtpRelay; a: MediaLegId; b: MediaLegId }[];
-  pending: PendingOffer | undefined;
+  /** Offers awaiting an answer, by the leg they went to (parallel forks each have one). */
+  pending: Map<MediaLegId, PendingOffer>;
   dtmf: DtmfMode;
   work: WorkToken;
   version: number;
@@ -370,7 +371,13 @@ export class InProcessMediaController
           }
         : { ...m, port: 0, address: this.#address, rtcpMux: false, rtcpPort: undefined },
     );
-    session.pending = { from: request.from, to: request.to, offer, audioIndex, offeredTo: offered };
+    session.pending.set(request.to, {
+      from: request.from,
+      to: request.to,
+      offer,
+      audioIndex,
+      offeredTo: offered,
+    });
     this.#logger.debug(
       { sessionId: session.id, from: request.from, to: request.to },
       'media offer anchored',
@@ -385,13 +392,8 @@ export class InProcessMediaController
     throwIfAborted(options.signal);
     checkRequest(request);
     const session = this.#sessions.get(request.sessionId);
-    const pending = session?.pending;
-    if (
-      session === undefined ||
-      pending === undefined ||
-      pending.to !== request.from ||
-      pending.from !== request.to
-    ) {
+    const pending = session?.pending.get(request.from);
+    if (session === undefined || pending === undefined || pending.from !== request.to) {
       return Promise.reject(
         invalidState(
           `No offer from '${request.to}' to '${request.from}' is pending in session '${request.sessionId}'`,
@@ -417,7 +419,7 @@ export class InProcessMediaController
         ),
       ),
     });
-    session.pending = undefined;
+    session.pending.delete(request.from);
     if (answerAudio === undefined || answerAudio.port === 0) {
       // RFC 3264 §6: the answerer rejected the stream; so do we, towards the offerer.
       return Promise.resolve(rejectAll());
@@ -543,11 +545,8 @@ export class InProcessMediaController
           other.terminated.attach(media);
         }
       }
-      if (
-        session.pending &&
-        (session.pending.from === request.leg || session.pending.to === request.leg)
-      ) {
-        session.pending = undefined;
+      for (const [to, p] of session.pending) {
+        if (to === request.leg || p.from === request.leg) session.pending.delete(to);
       }
     }
     if (session.legs.size === 0) this.#end(session.id, reason);
@@ -910,7 +909,7 @@ export class InProcessMediaController
         id,
         legs: new Map(),
         relays: [],
-        pending: undefined,
+        pending: new Map(),
         dtmf: this.#dtmf,
         work,
         version: 0,

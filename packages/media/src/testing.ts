@@ -365,6 +365,43 @@ export function mediaControllerSuite(options: MediaControllerSuiteOptions): void
       await c.teardown({ sessionId: 's3' });
     }));
 
+  test('parallel forks: offers to two legs are both pending, and the first-offered one can answer', () =>
+    withController(async (c, a, b) => {
+      const toB1 = audioOf(
+        (await c.offer({ sessionId: 's6', from: 'a', to: 'b1', sdp: testOffer({ port: a.port }) }))
+          .sdp,
+      );
+      const toB2 = audioOf(
+        (await c.offer({ sessionId: 's6', from: 'a', to: 'b2', sdp: testOffer({ port: a.port }) }))
+          .sdp,
+      );
+      expect(toB1.port !== toB2.port, 'each fork gets its own media-plane port');
+      const toA = audioOf(
+        (
+          await c.answer({
+            sessionId: 's6',
+            from: 'b1',
+            to: 'a',
+            sdp: testOffer({ port: b.port, formats: [[0, 'PCMU']] }),
+          })
+        ).sdp,
+      );
+      const tone = encodeUlaw(new Int16Array(160).fill(4000));
+      for (let i = 0; i < 5; i++) a.sendAudio(tone, toA.port, { address: toA.address });
+      await b.waitFor((r) => r.length >= 5);
+      for (let i = 0; i < 5; i++) b.sendAudio(tone, toB1.port, { address: toB1.address });
+      await a.waitFor((r) => r.length >= 5);
+      let late = false;
+      try {
+        await c.answer({ sessionId: 's6', from: 'b1', to: 'a', sdp: testOffer({ port: b.port }) });
+      } catch {
+        late = true;
+      }
+      expect(late, 'an answer is taken once');
+      await c.teardown({ sessionId: 's6', leg: 'b2', reason: 'cancel' });
+      await c.teardown({ sessionId: 's6' });
+    }));
+
   test('refuses an offer without a usable audio codec, and answers for unknown sessions', () =>
     withController(async (c, a) => {
       let refused = false;
