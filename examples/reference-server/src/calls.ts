@@ -64,6 +64,11 @@ export interface CallHandlerOptions {
    */
   authenticateCalls?: boolean | undefined;
   /**
+   * Whether new calls are taken; `false` answers them 503 with Retry-After (drain).
+   * @defaultValue always
+   */
+  accepting?: (() => boolean) | undefined;
+  /**
    * Handles IVR and voicemail routes; returns `false` when it cannot (the
    * call is then refused with 480).
    * @defaultValue none
@@ -153,6 +158,11 @@ export class CallHandler {
   handle = (ctx: RequestContext): void => {
     const call = ctx.call;
     if (call === undefined) return;
+    if (this.#o.accepting?.() === false) {
+      // RFC 3261 §21.5.4: draining, try again later (or elsewhere).
+      call.reject({ status: 503, reason: 'Service Unavailable', headers: [['Retry-After', '30']] });
+      return;
+    }
     this.#handle(ctx, call).catch((error: unknown) => {
       this.#logger.error({ err: error, callId: ctx.request.callId }, 'Call handling failed');
       if (call.state === 'proceeding' || call.state === 'ringing' || call.state === 'early') {

@@ -87,6 +87,7 @@ export class LocalCalls {
   readonly #logger: Logger;
   readonly #runtime: IvrRuntime;
   readonly #cached = new Map<string, Promise<string | undefined>>();
+  readonly #running = new Set<Promise<void>>();
 
   constructor(options: LocalCallsOptions) {
     this.#o = options;
@@ -105,15 +106,27 @@ export class LocalCalls {
         ? voicemailFlow(route.extension)
         : tenant.flows?.find((f) => f.id === route.flowId);
     if (flow === undefined) return false;
-    this.#run(call, flow, tenant, record).catch((error: unknown) => {
+    const running = this.#run(call, flow, tenant, record).catch((error: unknown) => {
       this.#logger.error(
         { err: error, callId: record.callId, tenantId: tenant.id },
         'IVR call failed',
       );
       record.finish();
     });
+    this.#running.add(running);
+    void running.finally(() => this.#running.delete(running));
     return true;
   };
+
+  /** IVR and voicemail calls in progress. */
+  get active(): number {
+    return this.#running.size;
+  }
+
+  /** Resolves when no IVR or voicemail call is in progress. */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
 
   async #run(call: Call, flow: IvrFlow, tenant: Tenant, record: CallRecord): Promise<void> {
     const uploads: Promise<unknown>[] = [];

@@ -106,6 +106,7 @@ export class ReferenceServer extends Service {
   #media: InProcessMediaController | undefined;
   #b2bua: B2bua | undefined;
   #calls: CallHandler | undefined;
+  #local: LocalCalls | undefined;
   #http: Server | undefined;
   #httpPort = 0;
 
@@ -280,7 +281,7 @@ export class ReferenceServer extends Service {
       logger: logger.child({ component: 'b2bua' }),
       metrics,
     });
-    const local = new LocalCalls({
+    const local = (this.#local = new LocalCalls({
       ua: this.#ua,
       media: this.#media,
       directory,
@@ -291,9 +292,10 @@ export class ReferenceServer extends Service {
         (this.#calls as CallHandler).contacts(tenant, extension, ringMs),
       logger: logger.child({ component: 'ivr' }),
       metrics,
-    });
+    }));
     this.#calls = new CallHandler({
       local: local.handle,
+      accepting: () => this.state === 'running',
       directory,
       registrar: this.#registrar,
       b2bua: this.#b2bua,
@@ -357,9 +359,22 @@ export class ReferenceServer extends Service {
     const calls = Object.values(this.activeCalls).reduce((a, b) => a + b, 0);
     this.logger.info({ calls }, 'Draining: new calls get 503, calls in progress finish');
     // New INVITEs get 503 + Retry-After; bridges in progress finish (RFC 3261 §21.5.4).
-    await this.#b2bua?.drain({ timeoutMs: this.config.drainTimeoutMs }).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'Calls still in progress at the drain deadline were cut');
+    // IVR and voicemail calls (answered here, not bridges) finish too, within the same deadline.
+    const deadline = new Promise<'timeout'>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), this.config.drainTimeoutMs);
+      timer.unref();
     });
+    const finished = Promise.all([
+      this.#b2bua?.drain({ timeoutMs: this.config.drainTimeoutMs }),
+      this.#local?.idle(),
+    ]).then(() => 'done' as const);
+    const outcome = await Promise.race([finished, deadline]).catch(() => 'timeout' as const);
+    if (outcome === 'timeout') {
+      this.logger.warn(
+        { calls: this.activeCalls },
+        'Calls still in progress at the drain deadline are cut',
+      );
+    }
     await this.#ua?.drain({ timeoutMs: 5000 }).catch(() => undefined);
   }
 

@@ -251,11 +251,14 @@ describe('forwarding and transfer', () => {
 });
 
 describe('drain', () => {
-  it('refuses new calls with 503 while the call in progress finishes', async () => {
+  it('refuses new calls with 503 while the calls in progress (bridged and IVR) finish', async () => {
     const a = await phone('1001');
     const b = await phone('1002', { autoAnswer: true });
     await a.call({ uri: `sip:1002@127.0.0.1:${udpPort}` });
     await b.waitForState('talking');
+    // A second call in progress, answered by the server itself (the DID's IVR).
+    const ivr = await phone('1002', { register: false });
+    await ivr.call({ uri: `sip:+15550100@127.0.0.1:${udpPort}` });
     const health = () => fetch(`${t.base}/health`).then((r) => r.status);
     expect(await health()).toBe(200);
     const draining = t.server.drain();
@@ -264,9 +267,17 @@ describe('drain', () => {
     const late = await phone('1002', { register: false });
     await expect(late.call({ uri: `sip:1001@127.0.0.1:${udpPort}` })).rejects.toThrow();
     expect(late.received(503)).toHaveLength(1);
+    // Calls to the IVR are refused too, even though the server would answer them itself.
+    await expect(late.call({ uri: `sip:+15550100@127.0.0.1:${udpPort}` })).rejects.toThrow();
+    expect(late.received(503)).toHaveLength(2);
     expect(t.server.state).toBe('draining');
     expect(a.state).toBe('talking');
+    expect(ivr.state).toBe('talking');
     await a.hangup();
+    await new Promise((r) => setTimeout(r, 300));
+    // Still draining: the IVR call is in progress.
+    expect(t.server.state).toBe('draining');
+    await ivr.hangup();
     await draining;
     expect(t.server.state).toBe('stopped');
   });
