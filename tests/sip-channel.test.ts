@@ -642,4 +642,25 @@ describe('SipCallChannel', () => {
     });
     await channel.hangup();
   });
+
+  it('a caller that holds the IVR (sendonly re-INVITE) gets recvonly and no RTP until it resumes', async () => {
+    const { channel, call, peer } = await dial();
+    await channel.answer();
+    const held = await call.reinvite({
+      body: testOffer({ port: peer.port, direction: 'sendonly' }),
+    });
+    expect(held.body.toString()).toMatch(/a=recvonly/);
+    await sleep(100);
+    const before = peer.received.length;
+    await expect(channel.play({ toneHz: 500, durationMs: 300 })).resolves.toMatchObject({
+      reason: 'finished',
+    });
+    await sleep(100);
+    expect(peer.received.length).toBe(before);
+    const resumed = await call.reinvite({ body: testOffer({ port: peer.port }) });
+    expect(resumed.body.toString()).toMatch(/a=sendrecv/);
+    await channel.play({ toneHz: 500, durationMs: 200 });
+    await peer.waitFor((r) => r.length >= before + 8);
+    await channel.hangup();
+  });
 });

@@ -705,6 +705,11 @@ export class InProcessMediaController
       codec: name,
       payloadType: codec.payloadType,
       telephoneEventPayloadType: te?.payloadType,
+      // RFC 3264 §6.1: nothing is sent to a peer that is sendonly or inactive (or at the hold address).
+      sends:
+        (remote.direction === 'sendrecv' || remote.direction === 'recvonly') &&
+        remote.address !== '0.0.0.0' &&
+        remote.address !== '::',
     });
   }
 

@@ -45,6 +45,13 @@ export interface TerminatedLegMedia {
   payloadType: number;
   /** The telephone-event payload type, when negotiated. */
   telephoneEventPayloadType?: number | undefined;
+  /**
+   * Whether media may be sent to the peer (RFC 3264 §6.1: not when it put
+   * us on hold with `sendonly`/`inactive`, or gave the hold address). Prompts
+   * still run their course while it is `false`, silently.
+   * @defaultValue `true`
+   */
+  sends?: boolean | undefined;
 }
 
 /** Options of {@link TerminatedLeg}. */
@@ -224,6 +231,12 @@ export class TerminatedLeg {
     this.leg = options.leg;
     this.#mediaClock = options.mediaClock;
     this.#onDtmf = options.onDtmf;
+    // What the endpoint sends passes here, so a peer that holds us hears nothing;
+    // once the leg is relayed, everything passes.
+    const send = this.leg.send.bind(this.leg);
+    this.leg.send = (packet) => {
+      if (this.#endpoint === undefined || this.#media?.sends !== false) send(packet);
+    };
   }
 
   /** What was negotiated, once it was. */
@@ -245,7 +258,8 @@ export class TerminatedLeg {
     if (this.#closed) return;
     const same =
       this.#endpoint !== undefined &&
-      this.#media?.codec === media.codec &&
+      this.#media !== undefined &&
+      this.#media.codec === media.codec &&
       this.#media.payloadType === media.payloadType &&
       this.#media.telephoneEventPayloadType === media.telephoneEventPayloadType;
     this.#media = media;
