@@ -8,6 +8,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SipTransport } from '@voxmesh/sip';
+import { VirtualPhone } from '@voxmesh/sip/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const TSX = fileURLToPath(new URL('../../../node_modules/tsx/dist/cli.mjs', import.meta.url));
@@ -109,6 +111,58 @@ describe('the server process', () => {
     ]);
     running.child.kill('SIGINT');
     expect(await running.exited).toBe(0);
+  });
+
+  it('SIGTERM with a call in progress: new calls get 503, the call finishes, then exit 0', async () => {
+    const running = start({}, []);
+    await ready(running);
+    const udp = Number(/SIP: {7}UDP 127\.0\.0\.1:(\d+)/.exec(running.stdout())?.[1]);
+    expect(udp).toBeGreaterThan(0);
+    // The data directory is the first test's: the passwords are in its database, not this banner.
+    const users = await fetch(
+      `${/Admin API: (http:\/\/127\.0\.0\.1:\d+)/.exec(running.stdout())![1]}/v1/tenants/demo/users`,
+      {
+        headers: { authorization: `Bearer ${tenantKey}` },
+      },
+    );
+    expect(users.status).toBe(200);
+    const phones: VirtualPhone[] = [];
+    const transports: SipTransport[] = [];
+    const make = async (extension: string): Promise<VirtualPhone> => {
+      const transport = new SipTransport({
+        listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0 }],
+      });
+      await transport.start();
+      // A DID call needs no credentials: the IVR answers it.
+      const phone = new VirtualPhone({ transport, uri: `sip:${extension}@outside.example` });
+      await phone.start();
+      phones.push(phone);
+      transports.push(transport);
+      return phone;
+    };
+    try {
+      const caller = await make('+4930111');
+      await caller.call({ uri: `sip:+15550100@127.0.0.1:${udp}` });
+      running.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(running.child.exitCode).toBeNull();
+      const late = await make('+4930222');
+      await expect(late.call({ uri: `sip:+15550100@127.0.0.1:${udp}` })).rejects.toThrow();
+      expect(late.received(503)).toHaveLength(1);
+      expect(caller.state).toBe('talking');
+      await caller.hangup();
+      expect(await running.exited).toBe(0);
+      const drainLine = running
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; calls?: number })
+        .find((l) => l.msg === 'Draining: new calls get 503, calls in progress finish');
+      expect(drainLine?.calls).toBe(1);
+    } finally {
+      for (const p of phones) await p.stop();
+      for (const t of transports) await t.stop();
+    }
   });
 
   it('exits 2 naming every bad setting and its source', async () => {
