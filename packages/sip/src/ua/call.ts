@@ -291,6 +291,7 @@ export class Call extends TypedEventEmitter<CallEvents> {
   // RFC 3262
   #rseq = 0;
   #lastRseqIn: number | undefined;
+  readonly #detachOnEnd = new Set<() => void>();
   #reliablePending = new Map<
     number,
     { timer: Timer | undefined; resolve: () => void; reject: (e: unknown) => void }
@@ -349,6 +350,36 @@ export class Call extends TypedEventEmitter<CallEvents> {
   }
 
   /** @internal Ends the call locally: timers stop, listeners hear `terminated`. */
+  /**
+   * Removes this call's listeners from an INVITE client transaction once the
+   * call has ended: the transaction lingers (Timer D or M, RFC 3261
+   * §17.1.1.2, RFC 6026 §7.2) and must not keep the call alive meanwhile.
+   */
+  #detachFrom(
+    tx: ClientTransaction,
+    onResponse: (response: SipResponse) => void,
+    onFailure: (error: VoxmeshError) => void,
+  ): void {
+    const detach = (): void => {
+      tx.off('response', onResponse);
+      tx.off('response', afterFinal);
+      tx.off('failure', onFailure);
+      tx.off('terminated', detach);
+      this.#detachOnEnd.delete(onEnd);
+    };
+    // Until the final response, the listeners settle the INVITE's promise.
+    const pending = (): boolean => tx.state === 'calling' || tx.state === 'proceeding';
+    const afterFinal = (response: SipResponse): void => {
+      if (response.status >= 200 && this.#state === 'terminated') detach();
+    };
+    tx.on('response', afterFinal);
+    const onEnd = (): void => {
+      if (!pending()) detach();
+    };
+    this.#detachOnEnd.add(onEnd);
+    tx.once('terminated', detach);
+  }
+
   _terminate(end: CallEnd): void {
     if (this.#state === 'terminated') return;
     this.end = end;
@@ -365,6 +396,8 @@ export class Call extends TypedEventEmitter<CallEvents> {
     this.#setState('terminated');
     this.#host.unregisterCall(this);
     this.emit('terminated', end);
+    // After the listeners ran: a final response that ended the call is still being handled.
+    for (const detach of [...this.#detachOnEnd]) detach();
   }
 
   #route(): CallRoute {
@@ -426,16 +459,19 @@ export class Call extends TypedEventEmitter<CallEvents> {
     return new Promise<SipResponse>((resolve, reject) => {
       this.#host.sendInvite(request, signal, this.#route()).then(
         (tx) => {
-          tx.on('response', (response) => {
+          const onResponse = (response: SipResponse): void => {
             this.#onInviteResponse(request, response, resolve);
-          });
-          tx.on('failure', (error) => {
+          };
+          const onFailure = (error: VoxmeshError): void => {
             this._terminate({
               cause: error.code === SipUaErrorCode.SIP_TRANSACTION_TIMEOUT ? 'timeout' : 'failed',
               by: 'local',
             });
             reject(error);
-          });
+          };
+          tx.on('response', onResponse);
+          tx.on('failure', onFailure);
+          this.#detachFrom(tx, onResponse, onFailure);
         },
         (error: unknown) => {
           this._terminate({ cause: 'failed', by: 'local' });
@@ -926,10 +962,12 @@ export class Call extends TypedEventEmitter<CallEvents> {
       const tx = await this.#host.sendInvite(request, options.signal, this.#route());
       const response = await abortable(
         new Promise<SipResponse>((resolve, reject) => {
-          tx.on('response', (r) => {
+          const onResponse = (r: SipResponse): void => {
             if (r.status >= 200) resolve(r);
-          });
+          };
+          tx.on('response', onResponse);
           tx.on('failure', reject);
+          this.#detachFrom(tx, onResponse, reject);
         }),
         options.signal,
       );

@@ -4,6 +4,7 @@
 // Answers IPC requests for its memory, CPU time and call counts.
 //
 //   argv[2]: {"uas":{"host":"127.0.0.1","port":5070},"port":0}
+import { writeHeapSnapshot } from 'node:v8';
 import { B2bua, SipTransport, UserAgent } from '@voxmesh/sip';
 
 interface AppConfig {
@@ -54,8 +55,11 @@ await b2bua.start();
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-process.on('message', (message: { type: string; id?: number; gc?: boolean }) => {
-  if (message.type === 'stats') {
+process.on('message', (message: { type: string; id?: number; gc?: boolean; path?: string }) => {
+  if (message.type === 'heapSnapshot' && message.path !== undefined) {
+    writeHeapSnapshot(message.path);
+    process.send?.({ type: 'heapSnapshot', id: message.id });
+  } else if (message.type === 'stats') {
     if (message.gc === true && gc) {
       gc();
       gc();

@@ -47,7 +47,13 @@ export async function forkB2buaApp(options: ForkOptions): Promise<AppProcess> {
   const require = createRequire(import.meta.url);
   const tsx = require.resolve('tsx');
   const child = fork(APP, [JSON.stringify({ uas: options.uas, port: options.port ?? 0 })], {
-    execArgv: ['--import', tsx, '--conditions=@voxmesh/source', '--expose-gc'],
+    execArgv: [
+      '--import',
+      tsx,
+      '--conditions=@voxmesh/source',
+      '--expose-gc',
+      ...(options.nodeArgs ?? []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
