@@ -5,20 +5,20 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import { SipHeaders } from '../codec/headers.js';
+import { randomHex } from '../codec/random.js';
 import { NameAddr } from '../codec/name-addr.js';
 import { SipUri, type Uri } from '../codec/uri.js';
 import { SipRequest, type SipResponse } from '../message.js';
 
 /** A new tag for From or To: 64 random bits (RFC 3261 §19.3 asks for at least 32). */
 export function generateTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /** A new Call-ID: 128 random bits (RFC 3261 §8.1.1.4). */
 export function generateCallId(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex(16);
 }
 
 /** The state of a dialog (RFC 3261 §12: early after a 1xx with a tag, confirmed after a 2xx). */

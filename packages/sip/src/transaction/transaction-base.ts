@@ -5,7 +5,6 @@
  * @module
  */
 
-import { randomBytes } from 'node:crypto';
 import {
   type Clock,
   type EventMap,
@@ -14,6 +13,7 @@ import {
   TypedEventEmitter,
 } from '@voxmesh/core';
 import type { SipMessage, SipRequest, SipResponse } from '../message.js';
+import { randomBase64url } from '../codec/random.js';
 
 /**
  * The magic cookie that starts every RFC 3261 branch (§8.1.1.7); requests
@@ -23,7 +23,7 @@ export const BRANCH_MAGIC_COOKIE = 'z9hG4bK';
 
 /** A new branch: the magic cookie and 128 random bits (RFC 3261 §8.1.1.7). */
 export function generateBranch(): string {
-  return BRANCH_MAGIC_COOKIE + randomBytes(16).toString('base64url');
+  return BRANCH_MAGIC_COOKIE + randomBase64url(16);
 }
 
 /** The timer base values of RFC 3261 §17 (Table 4), in milliseconds. */
