@@ -118,6 +118,39 @@ describe('SipTransport on loopback', () => {
     expect(server.flow('udp:127.0.0.1:1-127.0.0.1:2')).toBeUndefined();
   });
 
+  it('UDP: sets the socket buffers a listener asks for, and refuses an invalid size', async () => {
+    const server = await transport([
+      {
+        protocol: 'UDP',
+        host: '127.0.0.1',
+        port: 0,
+        recvBufferSize: 300_000,
+        sendBufferSize: 200_000,
+      },
+    ]);
+    const client = await transport([{ protocol: 'UDP', host: '127.0.0.1', port: 0 }]);
+    const port = server.listening[0]?.local.port as number;
+    const arrived = onceEvent(server, 'message', timeout());
+    await client.send(options('UDP', '127.0.0.1', port), {
+      protocol: 'UDP',
+      host: '127.0.0.1',
+      port,
+    });
+    const [, flow] = await arrived;
+    const socket = (flow as unknown as { socket: ReturnType<typeof createSocket> }).socket;
+    // Linux doubles the request for its bookkeeping; other kernels grant it as asked.
+    expect(socket.getRecvBufferSize()).toBeGreaterThanOrEqual(300_000);
+    expect(socket.getSendBufferSize()).toBeGreaterThanOrEqual(200_000);
+    const bad = new SipTransport({
+      listeners: [{ protocol: 'UDP', host: '127.0.0.1', port: 0, recvBufferSize: 0 }],
+    });
+    await expect(bad.start()).rejects.toMatchObject({
+      code: 'START_FAILED',
+      cause: expect.any(RangeError) as unknown,
+    });
+    await bad.stop();
+  });
+
   it('TCP: reuses one connection both ways and answers over it', async () => {
     const server = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }]);
     const client = await transport([{ protocol: 'TCP', host: '127.0.0.1', port: 0 }]);

@@ -93,6 +93,40 @@ export interface ListenerOptions {
    * @defaultValue any path
    */
   path?: string | undefined;
+  /**
+   * For UDP: the socket's receive buffer (SO_RCVBUF), in bytes, so that a
+   * burst arriving while the event loop is busy waits in the kernel instead
+   * of being dropped. The kernel may cap it (Linux: `net.core.rmem_max`);
+   * the request is then lowered to what it allows.
+   * @defaultValue `4_194_304` (4 MiB)
+   */
+  recvBufferSize?: number | undefined;
+  /**
+   * For UDP: the socket's send buffer (SO_SNDBUF), in bytes; capped like
+   * {@link ListenerOptions.recvBufferSize} (`net.core.wmem_max`).
+   * @defaultValue `1_048_576` (1 MiB)
+   */
+  sendBufferSize?: number | undefined;
+}
+
+const DEFAULT_UDP_RECV_BUFFER = 4_194_304;
+const DEFAULT_UDP_SEND_BUFFER = 1_048_576;
+
+/**
+ * Asks for a socket buffer of `bytes`; the kernel grants what its limit
+ * allows (Linux doubles the request for bookkeeping and caps it at
+ * rmem_max/wmem_max without an error). An invalid size is a `RangeError`.
+ */
+function setUdpBufferSize(socket: DgramSocket, kind: 'recv' | 'send', bytes: number): void {
+  if (!Number.isInteger(bytes) || bytes <= 0) {
+    throw new RangeError(`The UDP ${kind} buffer size must be a positive integer, got ${bytes}`);
+  }
+  try {
+    if (kind === 'recv') socket.setRecvBufferSize(bytes);
+    else socket.setSendBufferSize(bytes);
+  } catch {
+    // Above the platform's limit: keep the system default.
+  }
 }
 
 /** Options of the {@link SipTransport} constructor. */
@@ -721,6 +755,13 @@ export class SipTransport extends Service<SipTransportEvents> implements SipTran
           resolve();
         });
       });
+      try {
+        setUdpBufferSize(socket, 'recv', options.recvBufferSize ?? DEFAULT_UDP_RECV_BUFFER);
+        setUdpBufferSize(socket, 'send', options.sendBufferSize ?? DEFAULT_UDP_SEND_BUFFER);
+      } catch (error) {
+        socket.close();
+        throw error;
+      }
       const address = socket.address();
       const listener: Listener = {
         options,
