@@ -255,6 +255,14 @@ export const Trunk = Type.Object(
     auth: Type.Optional(SipCredentials),
     /** Concurrent calls the carrier allows. @defaultValue no limit */
     maxChannels: Type.Optional(Type.Integer({ minimum: 1 })),
+    /**
+     * Register with the carrier (RFC 3261 §10.2), with `auth` as the account:
+     * for carriers that deliver inbound calls only to a registered contact.
+     * @defaultValue `false`
+     */
+    register: Type.Optional(Type.Boolean()),
+    /** The registration lifetime asked for, in seconds. @defaultValue `3600` */
+    registerExpiresS: Type.Optional(Type.Integer({ minimum: 60, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );
