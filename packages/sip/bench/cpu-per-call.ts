@@ -6,7 +6,11 @@
 //
 // Environment: CPC_CALLS (default 1500), CPC_RATE (default 150).
 //
-//   npx tsx --conditions=@voxmesh/source bench/cpu-per-call.ts
+//   npm run bench:cpu-per-call -w @voxmesh/sip
+//
+// CPC_PROF_DIR=/some/dir also writes a CPU profile of the B2BUA process and a
+// heap snapshot of what the finished calls left behind (held.heapsnapshot).
+import { mkdirSync } from 'node:fs';
 import { forkB2buaApp } from '../test/helpers/b2bua-process.js';
 import { freePort, runPeer, startPeer, waitForBound } from '../test/helpers/peers.js';
 import { SIPP } from './cps-step.js';
@@ -58,6 +62,7 @@ const uas = startPeer(SIPP, [
 ]);
 await waitForBound('UDP', uasPort, { exited: uas.exited });
 const profileDir = process.env['CPC_PROF_DIR'];
+if (profileDir) mkdirSync(profileDir, { recursive: true });
 const app = await forkB2buaApp({
   uas: { host: '127.0.0.1', port: uasPort },
   ...(profileDir
