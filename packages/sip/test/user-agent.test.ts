@@ -6,6 +6,7 @@ import {
   UserAgent,
   type Call,
   type CallEnd,
+  type ClientTransaction,
   type SipRequest,
 } from '@voxmesh/sip';
 import { MemoryNetwork } from '@voxmesh/sip/testing';
@@ -89,6 +90,37 @@ describe('UserAgent calls over the in-memory network', () => {
     expect(bobCall.end).toMatchObject({ cause: 'bye', by: 'local' });
     expect(alice.calls).toHaveLength(0);
     expect(bob.calls).toHaveLength(0);
+  });
+
+  it('an ended call leaves no listener on its INVITE transaction while that lingers (Timer M)', async () => {
+    const { make, clock } = pair();
+    const alice = make('alice', '10.0.0.1');
+    const bob = make('bob', '10.0.0.2');
+    await Promise.all([alice.start(), bob.start()]);
+    const sent: ClientTransaction[] = [];
+    const layer = alice.transactions;
+    const sendRequest = layer.sendRequest.bind(layer);
+    layer.sendRequest = (options) => {
+      const tx = sendRequest(options);
+      sent.push(tx);
+      return tx;
+    };
+    bob.use({ method: 'INVITE', handler: ({ call }) => void call!.accept({ body: SDP_B }) });
+    const call = alice.invite({ uri: 'sip:bob@10.0.0.2', body: SDP_A });
+    await call.answered();
+    const invite = sent.find((tx) => tx.request.method === 'INVITE')!;
+    expect(invite.state).toBe('accepted');
+    // While the call is up, a retransmitted 2xx still reaches it (RFC 6026 §7.2).
+    expect(invite.listenerCount('response')).toBeGreaterThan(0);
+    await call.bye();
+    expect(call.state).toBe('terminated');
+    // The transaction waits for Timer M but no longer holds the call.
+    expect(invite.state).toBe('accepted');
+    expect(invite.listenerCount('response')).toBe(0);
+    expect(invite.listenerCount('failure')).toBe(0);
+    clock.advance(64 * 500);
+    await flush();
+    expect(invite.state).toBe('terminated');
   });
 
   it('a rejected call rejects answered() with SipResponseError and the transaction ACKs the 486', async () => {
