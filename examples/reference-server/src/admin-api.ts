@@ -37,6 +37,7 @@ import {
 } from '@voxmesh/history';
 import type { BlobStore } from '@voxmesh/storage';
 import type { Principal, TenantDirectory } from './directory.js';
+import type { TrunkStatus } from './trunks.js';
 import { COLLECTIONS, openApiDocument, type CollectionSpec } from './openapi.js';
 
 /** Options of the {@link AdminApi} constructor. */
@@ -50,6 +51,11 @@ export interface AdminApiOptions {
   registry: Registry;
   /** `true` while the server takes new work (`/health` 200), `false` while draining (503). */
   healthy: () => boolean;
+  /**
+   * A trunk's registration status (`GET /v1/tenants/{tenantId}/trunks/{trunkId}/status`).
+   * @defaultValue none (the status is 404)
+   */
+  trunkStatus?: ((tenantId: string, trunkId: string) => TrunkStatus | undefined) | undefined;
   /**
    * Largest request body; larger ones get 413.
    * @defaultValue `1048576`
@@ -413,6 +419,13 @@ export class AdminApi {
     }
 
     const [section, id, sub, subId, ...extra] = rest;
+    if (section === 'trunks' && id !== undefined && sub === 'status' && rest.length === 3) {
+      only('GET');
+      const status = this.#o.trunkStatus?.(tenantId, id);
+      if (status === undefined) throw notFound();
+      this.#send(res, 200, status);
+      return;
+    }
     if (section === 'children' && rest.length === 1) {
       only('GET');
       this.#send(res, 200, redact(directory.tenants().filter((t) => t.parentId === tenantId)));

@@ -31,6 +31,7 @@ import {
   DigestAuthenticator,
   SipUri,
   parseUri,
+  trunkFailover,
   type B2bua,
   type B2buaTarget,
   type BridgeOutcome,
@@ -41,6 +42,7 @@ import {
 } from '@voxmesh/sip';
 import type { TenantDirectory } from './directory.js';
 import { credentialsOf } from './credentials.js';
+import type { TenantTrunks } from './trunks.js';
 
 /** What a route needs that this server cannot do (yet): IVR and voicemail run on a call channel. */
 export type LocalRouteHandler = (options: {
@@ -74,6 +76,11 @@ export interface CallHandlerOptions {
    * @defaultValue none
    */
   local?: LocalRouteHandler | undefined;
+  /**
+   * Bridge targets of the tenant trunks for outbound routes.
+   * @defaultValue none (outbound calls are refused with 503)
+   */
+  trunks?: TenantTrunks | undefined;
   /** @defaultValue `silentLogger` */
   logger?: Logger | undefined;
   /** @defaultValue a private `Metrics` */
@@ -291,23 +298,32 @@ export class CallHandler {
       return;
     }
     if (route.kind === 'trunk') {
-      const targets = route.trunkIds.flatMap((id) => {
-        const trunk = tenant.trunks?.find((t) => t.id === id);
-        if (trunk === undefined) return [];
-        const transport = trunk.transport ?? 'udp';
-        const credentials =
-          trunk.auth?.password === undefined
-            ? undefined
-            : { username: trunk.auth.username, password: trunk.auth.password };
-        return [
-          {
-            uri: `sip:${route.number}@${trunk.host}${trunk.port === undefined ? '' : `:${trunk.port}`};transport=${transport}`,
-            credentials,
-            label: `trunk ${trunk.id}`,
-          },
-        ];
-      });
-      await this.#bridge(call, targets, 'sequential', 60_000, record, log, undefined);
+      const targets = this.#o.trunks?.targets(tenant, route) ?? [];
+      if (targets.length === 0) {
+        call.reject({ status: 503, reason: 'No Trunk Available' });
+        record.sipStatus = 503;
+        record.finish();
+        this.#calls.inc({ outcome: 'no-trunk' });
+        return;
+      }
+      // Ordered failover across the route's trunks: only 408, 5xx and ring timeouts move on.
+      const outcome = await this.#bridge(
+        call,
+        targets,
+        'sequential',
+        60_000,
+        record,
+        log,
+        undefined,
+        {
+          continueOn: trunkFailover,
+        },
+      );
+      if (outcome === undefined || outcome.answered || call.state === 'terminated') return;
+      call.reject({ status: outcome.status, reason: outcome.reason });
+      record.sipStatus = outcome.status;
+      record.disposition = dispositionOf(outcome.status, false);
+      record.finish();
       return;
     }
 
@@ -390,11 +406,13 @@ export class CallHandler {
     record: CallRecord,
     log: Logger,
     tenant: Tenant | undefined,
+    extra: { continueOn?: ((status: number) => boolean) | undefined } = {},
   ): Promise<BridgeOutcome | undefined> {
     const bridge = this.#o.b2bua.bridge({
       call,
       targets,
       strategy,
+      ...(extra.continueOn === undefined ? {} : { continueOn: extra.continueOn }),
       ringTimeoutMs: ringMs,
       tenantId: record.tenantId,
       rejectCallerOnFailure: false,

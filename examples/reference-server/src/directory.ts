@@ -70,6 +70,7 @@ export class TenantDirectory {
   #storedRootHash: string | undefined;
   #view: CoreConfigView = createConfigView({ tenants: [] });
   #unsubscribe: (() => void) | undefined;
+  readonly #listeners = new Set<() => void>();
   /** Writes run one at a time: each validates against the state the previous one left. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -94,7 +95,10 @@ export class TenantDirectory {
       (event) => {
         if (event.type !== 'change') return;
         this.#apply(event.key, event.deleted ? undefined : event.value);
-        if (event.key.startsWith(TENANTS)) this.#rebuild();
+        if (event.key.startsWith(TENANTS)) {
+          this.#rebuild();
+          this.#changed();
+        }
       },
       (error) => {
         this.#logger.error({ err: error }, 'The configuration feed failed');
@@ -102,8 +106,27 @@ export class TenantDirectory {
     );
   }
 
+  /** Calls `listener` after every change of a tenant; returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#logger.error({ err: error }, 'A tenant change listener threw');
+      }
+    }
+  }
+
   /** Stops following changes. */
   close(): void {
+    this.#listeners.clear();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }

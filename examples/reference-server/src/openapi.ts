@@ -220,6 +220,20 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
     },
+    '/v1/tenants/{tenantId}/trunks/{trunkId}/status': {
+      parameters: [
+        tenantParam,
+        { name: 'trunkId', in: 'path', required: true, schema: { type: 'string' } },
+      ],
+      get: {
+        summary:
+          "A trunk's registration with its carrier: disabled (register not set), registering, registered, failed or misconfigured (no auth.password)",
+        responses: {
+          '200': { description: 'The status', content: json(ref('TrunkStatus')) },
+          ...errors,
+        },
+      },
+    },
     '/v1/tenants/{tenantId}/api-keys': {
       parameters: [tenantParam],
       post: {
@@ -376,6 +390,21 @@ export function openApiDocument(): Record<string, unknown> {
     Cdr: plain(CdrSchema),
     Voicemail: plain(VoicemailSchema),
     Error: plain(ErrorSchema),
+    TrunkStatus: {
+      type: 'object',
+      required: ['tenantId', 'trunkId', 'register', 'state'],
+      properties: {
+        tenantId: { type: 'string' },
+        trunkId: { type: 'string' },
+        register: { type: 'boolean' },
+        state: {
+          type: 'string',
+          enum: ['disabled', 'registering', 'registered', 'failed', 'misconfigured'],
+        },
+        registeredUntil: { type: 'string', format: 'date-time' },
+        lastError: { type: 'string' },
+      },
+    },
   };
   for (const c of COLLECTIONS) schemas[c.component] = plain(c.schema);
   return {

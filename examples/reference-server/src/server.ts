@@ -36,6 +36,7 @@ import { forkSafeMedia } from './fork-safe-media.js';
 import { LocalCalls } from './local-calls.js';
 import type { ServerConfig } from './config.js';
 import { TenantDirectory } from './directory.js';
+import { TenantTrunks } from './trunks.js';
 import { seedDemo, type DemoSeed } from './seed.js';
 import { credentialsOf } from './credentials.js';
 
@@ -106,6 +107,7 @@ export class ReferenceServer extends Service {
   #media: InProcessMediaController | undefined;
   #b2bua: B2bua | undefined;
   #calls: CallHandler | undefined;
+  #trunks: TenantTrunks | undefined;
   #local: LocalCalls | undefined;
   #http: Server | undefined;
   #httpPort = 0;
@@ -127,6 +129,12 @@ export class ReferenceServer extends Service {
   get registrar(): Registrar {
     if (this.#registrar === undefined) throw new Error('The server is not started');
     return this.#registrar;
+  }
+
+  /** The tenant trunks and their registrations (after `start()`). */
+  get trunks(): TenantTrunks {
+    if (this.#trunks === undefined) throw new Error('The server is not started');
+    return this.#trunks;
   }
 
   /** The history outbox CDRs are written to (after `start()`). */
@@ -293,8 +301,15 @@ export class ReferenceServer extends Service {
       logger: logger.child({ component: 'ivr' }),
       metrics,
     }));
+    this.#trunks = new TenantTrunks({
+      ua: this.#ua,
+      directory,
+      logger: logger.child({ component: 'trunks' }),
+      metrics,
+    });
     this.#calls = new CallHandler({
       local: local.handle,
+      trunks: this.#trunks,
       accepting: () => this.state === 'running',
       directory,
       registrar: this.#registrar,
@@ -308,6 +323,8 @@ export class ReferenceServer extends Service {
     this.#ua.use({ method: 'INVITE', handler: this.#calls.handle });
     await this.#b2bua.start({ signal });
     await this.#ua.start({ signal });
+    // Registering trunks start registering now (RFC 3261 §10.2); calls do not wait for it.
+    await this.#trunks.start();
   }
 
   async #startHttp(): Promise<void> {
@@ -318,6 +335,7 @@ export class ReferenceServer extends Service {
       blobs: this.#blobs as FsBlobStore,
       registry: this.metrics.registry,
       healthy: () => this.state === 'running',
+      trunkStatus: (tenantId, trunkId) => this.#trunks?.status(tenantId, trunkId),
       maxBodyBytes: config.http.maxBodyBytes,
       logger: this.logger.child({ component: 'admin-api' }),
     });
@@ -375,6 +393,8 @@ export class ReferenceServer extends Service {
         'Calls still in progress at the drain deadline are cut',
       );
     }
+    // Registrations with carriers are removed while the user agent still sends (RFC 3261 §10.2.2).
+    await this.#trunks?.stop();
     await this.#ua?.drain({ timeoutMs: 5000 }).catch(() => undefined);
   }
 
@@ -388,6 +408,7 @@ export class ReferenceServer extends Service {
         http.closeAllConnections();
       });
     }
+    await this.#trunks?.stop();
     await this.#b2bua?.stop();
     await this.#ua?.stop();
     await this.#media?.stop();
