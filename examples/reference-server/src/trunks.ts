@@ -195,6 +195,12 @@ export class TenantTrunks {
       state: config.register !== true ? 'disabled' : hasPassword ? 'registering' : 'misconfigured',
       lastError: undefined,
     };
+    if (entry.state === 'misconfigured') {
+      this.#logger.warn(
+        { tenantId, trunk: config.id },
+        'The trunk is set to register but has no auth.password',
+      );
+    }
     const labels = { tenant: tenantId, trunk: config.id };
     trunk.on('registered', () => {
       entry.state = 'registered';
@@ -224,12 +230,6 @@ export class TenantTrunks {
           const key = `${tenant.id}/${config.id}`;
           wanted.add(key);
           const entry = this.#entry(tenant.id, config);
-          if (entry.state === 'misconfigured' && entry.trunk.state === 'idle') {
-            this.#logger.warn(
-              { tenantId: tenant.id, trunk: config.id },
-              'The trunk is set to register but has no auth.password',
-            );
-          }
           if (config.register === true && entry.hasPassword && entry.trunk.state === 'idle') {
             this.#registeredGauge.set({ tenant: tenant.id, trunk: config.id }, 0);
             await entry.trunk.start();

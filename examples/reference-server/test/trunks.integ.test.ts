@@ -298,4 +298,20 @@ describe('trunk registration', () => {
     expect((await status()).body.lastError).toMatch(/could not register/);
     expect(await r.registrar.lookup(aor())).toHaveLength(0);
   });
+
+  it('draining the server unregisters the trunk from the carrier', async () => {
+    const trunks = t.server.directory.tenant('demo')!.trunks!;
+    await setTrunks(
+      trunks.map((x) =>
+        x.id === 'carrier-r' ? { ...x, register: true, auth: { ...ACCOUNT } } : x,
+      ),
+    );
+    await eventually(
+      'the trunk registering',
+      async () => (await status()).body.state === 'registered',
+    );
+    expect(await r.registrar.lookup(aor())).toHaveLength(1);
+    await t.server.drain();
+    expect(await r.registrar.lookup(aor())).toHaveLength(0);
+  });
 });
