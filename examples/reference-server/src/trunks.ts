@@ -152,7 +152,12 @@ export class TenantTrunks {
     const entry = this.#entries.get(`${tenantId}/${trunkId}`);
     const register = config.register === true;
     if (entry === undefined || entry.fingerprint !== JSON.stringify(config)) {
-      return { tenantId, trunkId, register, state: register ? 'registering' : 'disabled' };
+      const state: TrunkRegistrationState = !register
+        ? 'disabled'
+        : config.auth?.password === undefined
+          ? 'misconfigured'
+          : 'registering';
+      return { tenantId, trunkId, register, state };
     }
     const until = entry.trunk.registeredUntil;
     return {
