@@ -252,7 +252,8 @@ export class TenantTrunks {
   /** Stops a trunk that is no longer configured so (unregistering it) and drops its metric. */
   async #retire(entry: Entry): Promise<void> {
     const labels = { tenant: entry.tenantId, trunk: entry.config.id };
-    if (this.#entries.get(`${entry.tenantId}/${entry.config.id}`) === undefined) {
+    const current = this.#entries.get(`${entry.tenantId}/${entry.config.id}`);
+    if (current === undefined || current.config.register !== true) {
       this.#registeredGauge.remove(labels);
     }
     if (entry.trunk.state === 'running') {

@@ -276,6 +276,8 @@ describe('trunk registration', () => {
       async () => (await r.registrar.lookup(aor())).length === 0,
     );
     expect((await status()).body.state).toBe('disabled');
+    const metrics = await (await fetch(`${t.base}/metrics`)).text();
+    expect(metrics).not.toMatch(/pbx_trunk_registered\{tenant="demo",trunk="carrier-r"\}/);
   });
 
   it('a wrong password: the status shows the failure', async () => {
