@@ -23,10 +23,10 @@ const TSX = fileURLToPath(new URL('../../../node_modules/tsx/dist/cli.mjs', impo
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const UAC = fileURLToPath(new URL('./uac-pbx.xml', import.meta.url));
 const REGISTER = fileURLToPath(new URL('../test/fixtures/register.xml', import.meta.url));
-const RATES = (process.env.PBX_RATES ?? '5,10,20,40,60,80,120').split(',').map(Number);
+const RATES = (process.env.PBX_RATES ?? '10,40,80,160,240,320,400').split(',').map(Number);
 const STEP_S = Number(process.env.PBX_STEP_S ?? 6);
 const HOLD_MS = Number(process.env.PBX_HOLD_MS ?? 2000);
-const BUDGET_S = Number(process.env.PBX_BUDGET_S ?? 60);
+const BUDGET_S = Number(process.env.PBX_BUDGET_S ?? 150);
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
