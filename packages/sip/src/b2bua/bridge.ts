@@ -1247,28 +1247,38 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       await notify(500, 'Server Internal Error', true);
       return;
     }
+    await this.#takeReferrersPlace(referrer, joining, legId, {
+      uri: replacedCall.dialog?.remoteUri.uri.toString() ?? '',
+    });
+  }
+
+  /**
+   * Ends a successful transfer: `call` (media leg `legId`) takes the
+   * referrer's place in the bridge, the referrer's media leg is torn down,
+   * the referrer hears NOTIFY 200 and gets BYE (RFC 5589 §6: the transferor
+   * usually hangs up itself).
+   */
+  async #takeReferrersPlace(
+    referrer: Side,
+    call: Call,
+    legId: string,
+    target: B2buaTarget,
+  ): Promise<void> {
     const oldLeg = referrer.legId;
     referrer.detach();
-    const replacement: Side = {
-      call: joining,
-      legId,
-      party: referrer.party,
-      detach: () => undefined,
-    };
+    const replacement: Side = { call, legId, party: referrer.party, detach: () => undefined };
     if (referrer === this.#caller) this.#caller = replacement;
     else this.#callee = replacement;
     this.#attachSide(replacement);
     this.#wireSide(replacement);
-    if (media !== undefined) {
-      await media
-        .teardown({ sessionId: this.sessionId, leg: oldLeg, reason: 'transfer' })
-        .catch(() => undefined);
-    }
-    await notify(200, 'OK', true);
+    await this.#host.media
+      ?.teardown({ sessionId: this.sessionId, leg: oldLeg, reason: 'transfer' })
+      .catch(() => undefined);
+    await referrer.call
+      .notifyReferStatus({ status: 200, reason: 'OK', final: true })
+      .catch(() => undefined);
     void referrer.call.bye().catch(() => undefined);
-    this.#safeEmit('transferred', referrer.party, {
-      uri: replacedCall.dialog?.remoteUri.uri.toString() ?? '',
-    });
+    this.#safeEmit('transferred', referrer.party, target);
   }
 
   /**
@@ -1378,28 +1388,7 @@ export class Bridge extends TypedEventEmitter<BridgeEvents> {
       } catch (error) {
         this.#host.logger.info({ err: error }, 'the party that stays refused the new media');
       }
-      // The new leg takes the referrer's place.
-      const oldLeg = referrer.legId;
-      referrer.detach();
-      const replacement: Side = {
-        call,
-        legId,
-        party: referrer.party,
-        detach: () => undefined,
-      };
-      if (referrer === this.#caller) this.#caller = replacement;
-      else this.#callee = replacement;
-      this.#attachSide(replacement);
-      this.#wireSide(replacement);
-      if (media !== undefined) {
-        await media
-          .teardown({ sessionId: this.sessionId, leg: oldLeg, reason: 'transfer' })
-          .catch(() => undefined);
-      }
-      await notify(200, 'OK', true);
-      // The referrer's part is over (RFC 5589 §6: the transferor usually hangs up itself).
-      void referrer.call.bye().catch(() => undefined);
-      this.#safeEmit('transferred', referrer.party, target);
+      await this.#takeReferrersPlace(referrer, call, legId, target);
       return;
     }
     await notify(lastStatus, lastReason, true);
