@@ -250,6 +250,27 @@ describe('forwarding and transfer', () => {
   });
 });
 
+describe('IVR', () => {
+  it('DID → IVR → 1 rings 1001 from the menu; the caller talks to 1001 until it hangs up', async () => {
+    const callee = await phone('1001', { autoAnswer: true });
+    const caller = await phone('1002', { register: false });
+    const call = await caller.call({ uri: `sip:+15550100@127.0.0.1:${udpPort}` });
+    // Answered by the IVR; the menu takes the digit (SIP INFO) and dials 1001.
+    expect(caller.state).toBe('talking');
+    await caller.sendDtmf({ digits: '1' });
+    await callee.waitForState('talking');
+    const invite = callee.received('INVITE')[0]!;
+    // The dialled leg carries the media plane's SDP and the caller's number.
+    expect(invite.body.toString()).toContain('m=audio');
+    expect(invite.headers.get('From')).toContain('sip:1002@demo.local');
+    await new Promise((r) => setTimeout(r, 500));
+    await callee.hangup();
+    await caller.hangup();
+    const cdr = await cdrOf(call.callId);
+    expect(cdr.users).toContain('1001');
+  });
+});
+
 describe('drain', () => {
   it('refuses new calls with 503 while the calls in progress (bridged and IVR) finish', async () => {
     const a = await phone('1001');
