@@ -39,7 +39,7 @@ import {
 import type { HistoryOutbox } from '@voxmesh/history';
 import {
   SipCallChannel,
-  SipResponseError,
+  uaBridge,
   type B2buaTarget,
   type Call,
   type UserAgent,
@@ -257,7 +257,7 @@ export class LocalCalls {
     return stream;
   }
 
-  /** `dial` nodes: the target's contacts, one after another, media relayed by the channel. */
+  /** `dial` nodes: the target's contacts, one after another, media relayed by the channel (sip's `uaBridge`). */
   async #dial(
     tenant: Tenant,
     channel: SipCallChannel,
@@ -265,7 +265,28 @@ export class LocalCalls {
     options: BridgeOptions,
     record: CallRecord,
   ): Promise<BridgeResult> {
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const contacts = await this.#contactsOf(
+      tenant,
+      channel,
+      target,
+      options.timeoutMs ?? 30_000,
+      record,
+    );
+    if (contacts.length === 0) return { outcome: 'no-answer', sipStatus: 480, talkMs: 0 };
+    const from = `<sip:${channel.from.user}@${tenant.domain}>`;
+    const dials = contacts.map((contact) => ({ uri: contact.uri, next: contact.next, from }));
+    return uaBridge({ ua: this.#o.ua, resolve: () => dials })(channel, target, options);
+  }
+
+  /** The registered contacts a dial target rings: a URI as it is, or the users its number routes to. */
+  async #contactsOf(
+    tenant: Tenant,
+    channel: SipCallChannel,
+    target: BridgeTarget,
+    timeoutMs: number,
+    record: CallRecord,
+  ): Promise<B2buaTarget[]> {
+    if ('uri' in target) return [{ uri: target.uri }];
     const number =
       'extension' in target
         ? target.extension
@@ -274,81 +295,25 @@ export class LocalCalls {
           : 'number' in target
             ? target.number
             : undefined;
+    if (number === undefined) return [];
+    const route = routeCall(this.#o.directory.view, {
+      origin: 'user',
+      tenantId: tenant.id,
+      from: { number: channel.from.user },
+      to: number,
+      at: Date.now(),
+    });
+    const extensions =
+      route.kind === 'user'
+        ? [route.extension]
+        : route.kind === 'ring-group'
+          ? route.members.map((m) => m.extension)
+          : [];
     const contacts: B2buaTarget[] = [];
-    if ('uri' in target) contacts.push({ uri: target.uri });
-    else if (number !== undefined) {
-      const route = routeCall(this.#o.directory.view, {
-        origin: 'user',
-        tenantId: tenant.id,
-        from: { number: channel.from.user },
-        to: number,
-        at: Date.now(),
-      });
-      const extensions =
-        route.kind === 'user'
-          ? [route.extension]
-          : route.kind === 'ring-group'
-            ? route.members.map((m) => m.extension)
-            : [];
-      for (const extension of extensions) {
-        record.users.add(extension);
-        contacts.push(...(await this.#o.contacts(tenant, extension, timeoutMs)));
-      }
+    for (const extension of extensions) {
+      record.users.add(extension);
+      contacts.push(...(await this.#o.contacts(tenant, extension, timeoutMs)));
     }
-    if (contacts.length === 0) return { outcome: 'no-answer', sipStatus: 480, talkMs: 0 };
-    let lastStatus = 480;
-    for (const contact of contacts) {
-      if (channel.state === 'ended') return { outcome: 'hangup', talkMs: 0 };
-      const offer = await channel.bridgeOffer('b1');
-      const ring = new AbortController();
-      const timer = setTimeout(() => ring.abort(), timeoutMs);
-      const stopRing = (): void => ring.abort();
-      channel.once('ended', stopRing);
-      const leg = this.#o.ua.invite({
-        uri: contact.uri,
-        next: contact.next,
-        from: `<sip:${channel.from.user}@${tenant.domain}>`,
-        body: offer,
-        signal: ring.signal,
-      });
-      let answer: string;
-      try {
-        const response = await leg.answered({ signal: ring.signal });
-        answer = response.body.toString('utf8');
-      } catch (error) {
-        lastStatus = error instanceof SipResponseError ? error.status : 408;
-        await channel.unbridge('b1').catch(() => undefined);
-        continue;
-      } finally {
-        clearTimeout(timer);
-        channel.off('ended', stopRing);
-      }
-      await channel.bridgeAnswer('b1', answer);
-      const answeredAt = Date.now();
-      // Talking until either side hangs up.
-      const by = await new Promise<'callee' | 'caller'>((resolve) => {
-        leg.once('terminated', () => resolve('callee'));
-        channel.once('ended', () => resolve('caller'));
-        if (leg.state === 'terminated') resolve('callee');
-        if (channel.state === 'ended') resolve('caller');
-      });
-      const talkMs = Date.now() - answeredAt;
-      if (by === 'caller') {
-        if (leg.state !== 'terminated') await leg.bye().catch(() => undefined);
-        return { outcome: 'hangup', talkMs };
-      }
-      await channel.unbridge('b1').catch(() => undefined);
-      return { outcome: 'completed', sipStatus: 200, talkMs };
-    }
-    return {
-      outcome:
-        lastStatus === 486 || lastStatus === 600
-          ? 'busy'
-          : lastStatus === 408 || lastStatus === 480 || lastStatus === 487
-            ? 'no-answer'
-            : 'failed',
-      sipStatus: lastStatus,
-      talkMs: 0,
-    };
+    return contacts;
   }
 }
